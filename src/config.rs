@@ -1,0 +1,466 @@
+//! The service's configuration: one typed TOML file, its documented defaults, and validation.
+//!
+//! Every size, time and count that protects the service lives here as a named default with a
+//! key. Unknown keys are refused so that a typo never silently falls back to a default. Secrets
+//! (tokens) may come from the environment instead of the file; see [`Config::apply_env`].
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use url::Url;
+
+use crate::canonical;
+
+/// Where `serve` looks for its configuration when `--config` is not given.
+pub const DEFAULT_CONFIG_PATH: &str = "config/linkback.toml";
+/// Listen address when neither the file nor `--listen` names one.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+/// Data directory (the sled database) when neither the file nor `--data-dir` names one.
+pub const DEFAULT_DATA_DIR: &str = "data";
+/// Total time for one source fetch, from connecting to the last byte. WordPress uses 10 s.
+pub const DEFAULT_FETCH_TIMEOUT_MS: u64 = 10_000;
+/// Bytes of a source page we read at most; the rest is never downloaded.
+pub const DEFAULT_FETCH_MAX_BYTES: u64 = 1_048_576;
+/// Redirect hops followed at most; each hop is checked by the address guard again.
+pub const DEFAULT_FETCH_MAX_REDIRECTS: u32 = 5;
+/// Ports a source URL may use unless `allow_private` lifts the guard.
+pub const DEFAULT_ALLOWED_PORTS: [u16; 3] = [80, 443, 8080];
+/// How long a pingback sender waits for our answer before we reply "verification continues".
+/// WordPress senders give up after about 3 s.
+pub const DEFAULT_ANSWER_DEADLINE_MS: u64 = 2_500;
+/// Environment variable that overrides `[admin] token`.
+pub const ADMIN_TOKEN_ENV: &str = "LINKBACK_ADMIN_TOKEN";
+
+/// Why a configuration cannot be used. Every message names the file or the key.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML, has an unknown key or a value of the wrong type.
+    #[error("invalid config file {path}: {message}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// toml's message, which names the key and the line.
+        message: String,
+    },
+    /// A value parsed but is not acceptable.
+    #[error("invalid value for `{key}`: {why}")]
+    Invalid {
+        /// The dotted key, e.g. `sites[0].targets[1]`.
+        key: String,
+        /// What is wrong with it.
+        why: String,
+    },
+}
+
+/// The whole configuration file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Address the HTTP server binds.
+    pub listen: String,
+    /// Directory of the sled database.
+    pub data_dir: PathBuf,
+    /// The public base URL of this service, used in advertised endpoints and the User-Agent.
+    /// Defaults to `http://` + `listen`.
+    pub public_url: Option<String>,
+    /// The source fetcher.
+    pub fetch: FetchConfig,
+    /// The sites whose articles accept mentions.
+    pub sites: Vec<SiteConfig>,
+    /// Pingback specifics.
+    pub pingback: PingbackConfig,
+    /// The admin side.
+    pub admin: AdminConfig,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: DEFAULT_LISTEN.to_owned(),
+            data_dir: PathBuf::from(DEFAULT_DATA_DIR),
+            public_url: None,
+            fetch: FetchConfig::default(),
+            sites: Vec::new(),
+            pingback: PingbackConfig::default(),
+            admin: AdminConfig::default(),
+        }
+    }
+}
+
+/// `[fetch]`: how source pages are fetched.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FetchConfig {
+    /// Total time for one fetch, connect to last byte, in milliseconds.
+    pub timeout_ms: u64,
+    /// Bytes read at most from one page; a longer page is judged on what was read.
+    pub max_bytes: u64,
+    /// Redirect hops followed at most.
+    pub max_redirects: u32,
+    /// `true` lifts the address and port guards (tests, intranets). Never on a public service.
+    pub allow_private: bool,
+    /// Ports a fetch may connect to while the guard is on.
+    pub allowed_ports: Vec<u16>,
+    /// User-Agent sent with every fetch; defaults to `Linkback/<version> (+<public_url>)`.
+    pub user_agent: Option<String>,
+    /// Host name → `ip:port` used instead of DNS, like `curl --resolve` (staging and tests).
+    /// The address replaces both host and port and is checked by the guard like any other.
+    pub resolve: BTreeMap<String, String>,
+}
+
+impl Default for FetchConfig {
+    fn default() -> Self {
+        Self {
+            timeout_ms: DEFAULT_FETCH_TIMEOUT_MS,
+            max_bytes: DEFAULT_FETCH_MAX_BYTES,
+            max_redirects: DEFAULT_FETCH_MAX_REDIRECTS,
+            allow_private: false,
+            allowed_ports: DEFAULT_ALLOWED_PORTS.to_vec(),
+            user_agent: None,
+            resolve: BTreeMap::new(),
+        }
+    }
+}
+
+impl FetchConfig {
+    /// The `[fetch.resolve]` table parsed into socket addresses (validated by [`Config::validate`]).
+    pub fn resolve_overrides(&self) -> Result<BTreeMap<String, SocketAddr>, ConfigError> {
+        self.resolve
+            .iter()
+            .map(|(host, addr)| {
+                let parsed = addr
+                    .parse::<SocketAddr>()
+                    .map_err(|_| ConfigError::Invalid {
+                        key: format!("fetch.resolve.{host}"),
+                        why: format!("`{addr}` is not an ip:port address"),
+                    })?;
+                Ok((host.to_ascii_lowercase(), parsed))
+            })
+            .collect()
+    }
+}
+
+/// How a site treats new verified mentions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum ModerationMode {
+    /// Verified mentions are approved and listed at once.
+    #[default]
+    Auto,
+    /// Verified mentions are held as pending until a moderator approves them.
+    Manual,
+}
+
+/// One `[[sites]]` entry.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SiteConfig {
+    /// Short name, used in URLs and logs.
+    pub name: String,
+    /// URL prefixes that are valid targets (canonicalised before comparison).
+    pub targets: Vec<String>,
+    /// What happens to verified mentions.
+    #[serde(default)]
+    pub moderation: ModerationMode,
+    /// The site owner's token (used by the site owner's API).
+    #[serde(default)]
+    pub token: Option<String>,
+}
+
+/// `[pingback]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PingbackConfig {
+    /// After this many milliseconds a still-running verification continues in the background and
+    /// the sender gets a success string saying so.
+    pub answer_deadline_ms: u64,
+}
+
+impl Default for PingbackConfig {
+    fn default() -> Self {
+        Self {
+            answer_deadline_ms: DEFAULT_ANSWER_DEADLINE_MS,
+        }
+    }
+}
+
+/// `[admin]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AdminConfig {
+    /// The admin token; `LINKBACK_ADMIN_TOKEN` overrides it.
+    pub token: Option<String>,
+}
+
+impl Config {
+    /// Reads and parses `path`, without validating.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        Self::parse(&text).map_err(|message| ConfigError::Parse {
+            path: path.to_owned(),
+            message,
+        })
+    }
+
+    /// Parses TOML text; the error is toml's message, which names the key.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        toml::from_str(text).map_err(|e| e.to_string().trim_end().to_owned())
+    }
+
+    /// Takes secrets from the environment when they are set there.
+    pub fn apply_env(&mut self) {
+        if let Ok(token) = std::env::var(ADMIN_TOKEN_ENV)
+            && !token.is_empty()
+        {
+            self.admin.token = Some(token);
+        }
+    }
+
+    /// Checks every value that parsed but may still be unusable; errors name the key.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |key: &str, why: String| ConfigError::Invalid {
+            key: key.to_owned(),
+            why,
+        };
+        self.listen.parse::<SocketAddr>().map_err(|_| {
+            invalid(
+                "listen",
+                format!("`{}` is not an ip:port address", self.listen),
+            )
+        })?;
+        if let Some(public_url) = &self.public_url {
+            canonical::canonicalize(public_url)
+                .map_err(|e| invalid("public_url", e.to_string()))?;
+        }
+        let fetch = &self.fetch;
+        if fetch.timeout_ms == 0 || fetch.timeout_ms > 120_000 {
+            return Err(invalid(
+                "fetch.timeout_ms",
+                "must be between 1 and 120000".to_owned(),
+            ));
+        }
+        if fetch.max_bytes < 1024 || fetch.max_bytes > 64 * 1024 * 1024 {
+            return Err(invalid(
+                "fetch.max_bytes",
+                "must be between 1024 and 67108864".to_owned(),
+            ));
+        }
+        if fetch.max_redirects > 20 {
+            return Err(invalid(
+                "fetch.max_redirects",
+                "must be at most 20".to_owned(),
+            ));
+        }
+        if fetch.allowed_ports.is_empty() {
+            return Err(invalid(
+                "fetch.allowed_ports",
+                "must name at least one port".to_owned(),
+            ));
+        }
+        if let Some(agent) = &fetch.user_agent
+            && (agent.is_empty() || agent.chars().any(char::is_control))
+        {
+            return Err(invalid(
+                "fetch.user_agent",
+                "must be non-empty printable text".to_owned(),
+            ));
+        }
+        fetch.resolve_overrides()?;
+        if self.pingback.answer_deadline_ms == 0 || self.pingback.answer_deadline_ms > 60_000 {
+            return Err(invalid(
+                "pingback.answer_deadline_ms",
+                "must be between 1 and 60000".to_owned(),
+            ));
+        }
+        let mut names = std::collections::BTreeSet::new();
+        for (i, site) in self.sites.iter().enumerate() {
+            let valid_name = !site.name.is_empty()
+                && site.name.len() <= 64
+                && site
+                    .name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+            if !valid_name {
+                return Err(invalid(
+                    &format!("sites[{i}].name"),
+                    "must be 1-64 characters of letters, digits, '-', '_' or '.'".to_owned(),
+                ));
+            }
+            if !names.insert(site.name.as_str()) {
+                return Err(invalid(
+                    &format!("sites[{i}].name"),
+                    format!("`{}` is used by two sites", site.name),
+                ));
+            }
+            if site.targets.is_empty() {
+                return Err(invalid(
+                    &format!("sites[{i}].targets"),
+                    "must list at least one URL prefix".to_owned(),
+                ));
+            }
+            for (j, prefix) in site.targets.iter().enumerate() {
+                canonical::canonicalize(prefix)
+                    .map_err(|e| invalid(&format!("sites[{i}].targets[{j}]"), e.to_string()))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The listen address (valid after [`Config::validate`]).
+    pub fn listen_addr(&self) -> Result<SocketAddr, ConfigError> {
+        self.listen.parse().map_err(|_| ConfigError::Invalid {
+            key: "listen".to_owned(),
+            why: format!("`{}` is not an ip:port address", self.listen),
+        })
+    }
+
+    /// `public_url`, or `http://` + `listen`, without a trailing slash.
+    pub fn public_url(&self) -> String {
+        let url = self
+            .public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{}", self.listen));
+        url.trim_end_matches('/').to_owned()
+    }
+
+    /// The configured User-Agent, or `Linkback/<version> (+<public_url>)`.
+    pub fn user_agent(&self) -> String {
+        self.fetch.user_agent.clone().unwrap_or_else(|| {
+            format!(
+                "Linkback/{} (+{})",
+                env!("CARGO_PKG_VERSION"),
+                self.public_url()
+            )
+        })
+    }
+
+    /// The site whose target prefixes cover `target` (already canonical), longest prefix first.
+    pub fn site_for_target(&self, target: &Url) -> Option<&SiteConfig> {
+        self.sites
+            .iter()
+            .filter_map(|site| {
+                let longest = site
+                    .targets
+                    .iter()
+                    .filter_map(|p| canonical::canonicalize(p).ok())
+                    .filter(|prefix| target.as_str().starts_with(prefix.as_str()))
+                    .map(|prefix| prefix.as_str().len())
+                    .max()?;
+                Some((longest, site))
+            })
+            .max_by_key(|(len, _)| *len)
+            .map(|(_, site)| site)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_file_gives_documented_defaults() {
+        let config = Config::parse("").expect("empty config parses");
+        config.validate().expect("defaults are valid");
+        assert_eq!(config.listen, "127.0.0.1:8080");
+        assert_eq!(config.data_dir, PathBuf::from("data"));
+        assert_eq!(config.public_url(), "http://127.0.0.1:8080");
+        assert_eq!(config.fetch.timeout_ms, 10_000);
+        assert_eq!(config.fetch.max_bytes, 1_048_576);
+        assert_eq!(config.fetch.max_redirects, 5);
+        assert!(!config.fetch.allow_private);
+        assert_eq!(config.fetch.allowed_ports, vec![80, 443, 8080]);
+        assert_eq!(
+            config.user_agent(),
+            format!(
+                "Linkback/{} (+http://127.0.0.1:8080)",
+                env!("CARGO_PKG_VERSION")
+            )
+        );
+        assert_eq!(config.pingback.answer_deadline_ms, 2_500);
+    }
+
+    #[test]
+    fn unknown_keys_are_refused_and_named() {
+        for (text, key) in [
+            ("listn = \"1.2.3.4:5\"", "listn"),
+            ("[fetch]\ntimeout = 5", "timeout"),
+            (
+                "[[sites]]\nname = \"a\"\ntargets = [\"http://a/\"]\nmoderaton = \"auto\"",
+                "moderaton",
+            ),
+            ("[bogus]\nx = 1", "bogus"),
+        ] {
+            let err = Config::parse(text).expect_err(text);
+            assert!(err.contains(key), "{err:?} should name {key}");
+        }
+    }
+
+    #[test]
+    fn invalid_values_name_their_key() {
+        for (text, key) in [
+            ("listen = \"nowhere\"", "listen"),
+            ("[fetch]\ntimeout_ms = 0", "fetch.timeout_ms"),
+            ("[fetch]\nallowed_ports = []", "fetch.allowed_ports"),
+            (
+                "[fetch.resolve]\n\"a.example\" = \"not-an-addr\"",
+                "fetch.resolve.a.example",
+            ),
+            (
+                "[[sites]]\nname = \"a\"\ntargets = [\"ftp://x/\"]",
+                "sites[0].targets[0]",
+            ),
+            (
+                "[[sites]]\nname = \"a b\"\ntargets = [\"http://x/\"]",
+                "sites[0].name",
+            ),
+            ("[[sites]]\nname = \"a\"\ntargets = []", "sites[0].targets"),
+            (
+                "[[sites]]\nname = \"a\"\ntargets = [\"http://x/\"]\n[[sites]]\nname = \"a\"\ntargets = [\"http://y/\"]",
+                "sites[1].name",
+            ),
+        ] {
+            let config = Config::parse(text).expect(text);
+            let err = config.validate().expect_err(text).to_string();
+            assert!(
+                err.contains(&format!("`{key}`")),
+                "{err:?} should name {key}"
+            );
+        }
+        let wrong_type = Config::parse(
+            "[[sites]]\nname = \"a\"\ntargets = [\"http://x/\"]\nmoderation = \"sometimes\"",
+        );
+        assert!(wrong_type.expect_err("bad enum").contains("sometimes"));
+    }
+
+    #[test]
+    fn target_matching_uses_canonical_prefixes() {
+        let config = Config::parse(
+            "[[sites]]\nname = \"blog\"\ntargets = [\"HTTPS://Example.com/\"]\n\
+             [[sites]]\nname = \"docs\"\ntargets = [\"https://example.com/docs/\"]",
+        )
+        .expect("parses");
+        let site = |u: &str| {
+            config
+                .site_for_target(&canonical::canonicalize(u).expect("url"))
+                .map(|s| s.name.as_str())
+        };
+        assert_eq!(site("https://example.com/2017/post/"), Some("blog"));
+        assert_eq!(site("https://example.com/docs/x"), Some("docs"));
+        assert_eq!(site("http://example.com/2017/post/"), None);
+        assert_eq!(site("https://example.org/"), None);
+    }
+}

@@ -1,0 +1,152 @@
+//! Plain data shared by every layer: a mention, its protocol and its status.
+//!
+//! No behaviour beyond naming and formatting lives here; the store decides how these are kept
+//! and the routes decide how they are shown.
+
+use std::net::IpAddr;
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+/// Identifier of a mention: arrival order, unique for the life of the database.
+pub type MentionId = u64;
+
+/// How a mention was announced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Protocol {
+    /// XML-RPC `pingback.ping`.
+    Pingback,
+    /// TrackBack form POST.
+    Trackback,
+    /// W3C Webmention form POST.
+    Webmention,
+}
+
+impl Protocol {
+    /// The lower-case name used on the wire and in JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pingback => "pingback",
+            Self::Trackback => "trackback",
+            Self::Webmention => "webmention",
+        }
+    }
+}
+
+/// Where a mention stands. Only [`Status::Approved`] is ever shown to the public.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    /// Accepted; the source has not been verified yet (the durable queue holds it).
+    Queued,
+    /// Verified, waiting for a moderator.
+    Pending,
+    /// Verified and public.
+    Approved,
+    /// Marked as spam.
+    Spam,
+    /// Verification failed (the reason says why) or a moderator refused it.
+    Rejected,
+    /// The source went away or stopped linking.
+    Deleted,
+}
+
+impl Status {
+    /// The lower-case name used in JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Queued => "queued",
+            Self::Pending => "pending",
+            Self::Approved => "approved",
+            Self::Spam => "spam",
+            Self::Rejected => "rejected",
+            Self::Deleted => "deleted",
+        }
+    }
+
+    /// Whether a new announcement of the same (source, target) is a duplicate (pingback fault 48)
+    /// rather than a reason to verify again.
+    pub fn counts_as_registered(self) -> bool {
+        matches!(
+            self,
+            Self::Queued | Self::Pending | Self::Approved | Self::Spam
+        )
+    }
+}
+
+/// One inbound link: a source page that links to one of our articles.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Mention {
+    /// Arrival-ordered identifier.
+    pub id: MentionId,
+    /// Name of the site that owns the target.
+    pub site: String,
+    /// The protocol of the first announcement.
+    pub protocol: Protocol,
+    /// Every protocol that announced this (source, target), in first-seen order.
+    pub protocols: Vec<Protocol>,
+    /// The source URL as the sender wrote it.
+    pub source: String,
+    /// The target URL as the sender wrote it.
+    pub target: String,
+    /// Canonical source, the identity used for keys.
+    pub source_key: String,
+    /// Canonical target, the identity used for keys.
+    pub target_key: String,
+    /// Title of the source page, once verified.
+    pub title: Option<String>,
+    /// Plain-text excerpt around the link, once verified (without the `[…]` decoration).
+    pub excerpt: Option<String>,
+    /// Author or site name of the source page, when known.
+    pub author: Option<String>,
+    /// Where the mention stands.
+    pub status: Status,
+    /// Why it has its status, when that needs saying (a failed verification, a moderator).
+    pub reason: Option<String>,
+    /// When it was first received, Unix milliseconds.
+    pub received_at_ms: i64,
+    /// When its source was last verified, Unix milliseconds.
+    pub verified_at_ms: Option<i64>,
+    /// When the record last changed, Unix milliseconds.
+    pub updated_at_ms: i64,
+    /// The address the announcement came from.
+    pub sender_ip: Option<IpAddr>,
+}
+
+/// The current time in Unix milliseconds.
+pub fn now_ms() -> i64 {
+    let nanos = OffsetDateTime::now_utc().unix_timestamp_nanos();
+    i64::try_from(nanos / 1_000_000).unwrap_or(i64::MAX)
+}
+
+/// Formats Unix milliseconds as RFC 3339 in UTC, e.g. `2017-12-12T10:00:00.123Z`.
+pub fn rfc3339(ms: i64) -> String {
+    let nanos = i128::from(ms) * 1_000_000;
+    OffsetDateTime::from_unix_timestamp_nanos(nanos)
+        .ok()
+        .and_then(|t| t.format(&Rfc3339).ok())
+        .unwrap_or_else(|| "1970-01-01T00:00:00Z".to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_times_as_rfc3339_utc() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339(1_513_072_800_123), "2017-12-12T10:00:00.123Z");
+    }
+
+    #[test]
+    fn only_live_statuses_block_a_new_announcement() {
+        use Status::*;
+        let registered: Vec<_> = [Queued, Pending, Approved, Spam, Rejected, Deleted]
+            .into_iter()
+            .filter(|s| s.counts_as_registered())
+            .collect();
+        assert_eq!(registered, vec![Queued, Pending, Approved, Spam]);
+    }
+}
