@@ -1,0 +1,804 @@
+//! Durable storage of mentions in sled; the only module that names sled.
+//!
+//! Four trees hold the data: `mentions` (id → record), `pairs` (target‖source → id, the unique
+//! index), `by_target` (target‖id → (), one article's mentions in arrival order, so listing one
+//! article never scans another) and `queue` (id → (), mentions whose verification is not
+//! finished; it survives restarts). Every change that touches several trees is one sled
+//! transaction, so a crash never leaves a record without its indexes or the reverse.
+//!
+//! Durability is group commit: writers call [`Store::durable`] before telling anyone a mention is
+//! registered, and one flusher thread serves everyone waiting with a single fsync.
+
+mod keys;
+mod record;
+
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, mpsc};
+use std::thread::JoinHandle;
+
+use sled::Transactional;
+use sled::transaction::{
+    ConflictableTransactionError, TransactionError, TransactionalTree, UnabortableTransactionError,
+};
+use tokio::sync::oneshot;
+
+use crate::model::{Mention, MentionId, Protocol, Status, now_ms};
+
+/// sled's page cache, in bytes of on-disk data. Its own default (1 GiB) is far more than a
+/// linkback service needs, and real memory use runs above this figure.
+pub const DEFAULT_CACHE_BYTES: u64 = 64 * 1024 * 1024;
+
+const META_FORMAT_KEY: &[u8] = b"format";
+
+/// What can go wrong in the store. Messages name the path or the record.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The database could not be opened (missing permissions, locked by another process, …).
+    #[error("cannot open the database in {path}: {message}")]
+    Open {
+        /// The data directory.
+        path: PathBuf,
+        /// What sled or the OS said.
+        message: String,
+    },
+    /// The database is damaged or was written by a newer release.
+    #[error(
+        "the database in {path} is damaged or unreadable ({message}); restore a backup or move the directory away"
+    )]
+    Damaged {
+        /// The data directory.
+        path: PathBuf,
+        /// What was found.
+        message: String,
+    },
+    /// A stored record could not be read.
+    #[error("record {id} is unreadable: {message}")]
+    Record {
+        /// The mention id.
+        id: MentionId,
+        /// Why.
+        message: String,
+    },
+    /// An I/O or internal error from sled.
+    #[error("storage error: {0}")]
+    Sled(#[from] sled::Error),
+    /// The flusher thread is gone (the store is shutting down).
+    #[error("the store is shutting down")]
+    Closed,
+}
+
+/// A mention as first announced, before verification.
+#[derive(Debug, Clone)]
+pub struct NewMention {
+    /// The site owning the target.
+    pub site: String,
+    /// How it was announced.
+    pub protocol: Protocol,
+    /// Source URL as sent.
+    pub source: String,
+    /// Target URL as sent.
+    pub target: String,
+    /// Canonical source.
+    pub source_key: String,
+    /// Canonical target.
+    pub target_key: String,
+    /// Address of the sender.
+    pub sender_ip: Option<IpAddr>,
+}
+
+/// What [`Store::reserve`] did.
+#[derive(Debug, Clone)]
+pub enum Reservation {
+    /// A new record was created in state `queued`.
+    New(MentionId),
+    /// An existing record (rejected or deleted) was put back in the queue to be verified again;
+    /// `previous` is what it was, so a failed synchronous attempt can restore it.
+    Again {
+        /// Its id.
+        id: MentionId,
+        /// The record before this announcement.
+        previous: Box<Mention>,
+    },
+}
+
+impl Reservation {
+    /// The id of the reserved record.
+    pub fn id(&self) -> MentionId {
+        match self {
+            Self::New(id) | Self::Again { id, .. } => *id,
+        }
+    }
+}
+
+/// Why [`Store::reserve`] refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ReserveError {
+    /// The same (source, target) is already registered and live.
+    #[error("already registered as mention {}", .0.id)]
+    AlreadyRegistered(Box<Mention>),
+    /// Storage failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// What verification found, written by [`Store::finish_verified`].
+#[derive(Debug, Clone)]
+pub struct Verified {
+    /// Title of the source.
+    pub title: String,
+    /// Excerpt around the link.
+    pub excerpt: String,
+    /// Author, when known.
+    pub author: Option<String>,
+    /// The status the site's policy gives a verified mention.
+    pub status: Status,
+}
+
+/// One page of a listing.
+#[derive(Debug, Clone)]
+pub struct Page {
+    /// The mentions, in the requested order.
+    pub mentions: Vec<Mention>,
+    /// The id to continue after, when more remain.
+    pub next: Option<MentionId>,
+}
+
+type Waiter = oneshot::Sender<Result<(), String>>;
+
+/// The mention store. Cheap to clone; all clones share one database.
+#[derive(Debug, Clone)]
+pub struct Store {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    db: sled::Db,
+    mentions: sled::Tree,
+    pairs: sled::Tree,
+    by_target: sled::Tree,
+    queue: sled::Tree,
+    flush_requests: Option<mpsc::Sender<Waiter>>,
+    flusher: Option<JoinHandle<()>>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        // Closing the channel ends the flusher loop; joining it means the database lock is
+        // released by the time the last `Store` is gone, so a restart in the same process works.
+        self.flush_requests.take();
+        if let Some(flusher) = self.flusher.take() {
+            let _ = flusher.join();
+        }
+    }
+}
+
+impl Store {
+    /// Opens (or creates) the database in `dir`.
+    pub fn open(dir: &Path, cache_bytes: u64) -> Result<Self, StoreError> {
+        std::fs::create_dir_all(dir).map_err(|e| StoreError::Open {
+            path: dir.to_owned(),
+            message: e.to_string(),
+        })?;
+        let config = sled::Config::new().path(dir).cache_capacity(cache_bytes);
+        // sled 0.34 can panic on some damaged files instead of returning an error; a damaged
+        // database must produce a message, never take the process down with a backtrace.
+        let opened = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || config.open()))
+            .map_err(|panic| {
+                let message = panic
+                    .downcast_ref::<String>()
+                    .cloned()
+                    .or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_owned()))
+                    .unwrap_or_else(|| "sled panicked while opening".to_owned());
+                StoreError::Damaged {
+                    path: dir.to_owned(),
+                    message,
+                }
+            })?;
+        let db = opened.map_err(|e| match e {
+            sled::Error::Corruption { .. } | sled::Error::Unsupported(_) => StoreError::Damaged {
+                path: dir.to_owned(),
+                message: e.to_string(),
+            },
+            // sled wraps the failed flock in an error of its own kind; its text is stable.
+            sled::Error::Io(io)
+                if io.kind() == std::io::ErrorKind::WouldBlock
+                    || io.to_string().contains("could not acquire lock") =>
+            {
+                StoreError::Open {
+                    path: dir.to_owned(),
+                    message: "it is locked by another running process".to_owned(),
+                }
+            }
+            other => StoreError::Open {
+                path: dir.to_owned(),
+                message: other.to_string(),
+            },
+        })?;
+        Self::check_format(&db, dir)?;
+        let tree = |name: &str| db.open_tree(name);
+        let (mentions, pairs, by_target, queue) = (
+            tree("mentions")?,
+            tree("pairs")?,
+            tree("by_target")?,
+            tree("queue")?,
+        );
+
+        let (flush_requests, requests) = mpsc::channel::<Waiter>();
+        let flush_db = db.clone();
+        let flusher = std::thread::Builder::new()
+            .name("linkback-flush".to_owned())
+            .spawn(move || group_commit_loop(&flush_db, &requests))
+            .map_err(|e| StoreError::Open {
+                path: dir.to_owned(),
+                message: format!("cannot start the flusher thread: {e}"),
+            })?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                db,
+                mentions,
+                pairs,
+                by_target,
+                queue,
+                flush_requests: Some(flush_requests),
+                flusher: Some(flusher),
+            }),
+        })
+    }
+
+    fn check_format(db: &sled::Db, dir: &Path) -> Result<(), StoreError> {
+        let meta = db.open_tree("meta")?;
+        match meta.get(META_FORMAT_KEY)? {
+            None => {
+                meta.insert(META_FORMAT_KEY, &record::FORMAT_VERSION.to_be_bytes())?;
+                Ok(())
+            }
+            Some(bytes) => {
+                let found = <[u8; 4]>::try_from(bytes.as_ref())
+                    .map(u32::from_be_bytes)
+                    .map_err(|_| StoreError::Damaged {
+                        path: dir.to_owned(),
+                        message: "the format marker is malformed".to_owned(),
+                    })?;
+                if found > record::FORMAT_VERSION {
+                    return Err(StoreError::Damaged {
+                        path: dir.to_owned(),
+                        message: format!(
+                            "written in format {found}, this build reads up to {}",
+                            record::FORMAT_VERSION
+                        ),
+                    });
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Waits until everything written before this call is on disk. Concurrent callers share
+    /// one fsync.
+    pub async fn durable(&self) -> Result<(), StoreError> {
+        let (done, wait) = oneshot::channel();
+        self.inner
+            .flush_requests
+            .as_ref()
+            .ok_or(StoreError::Closed)?
+            .send(done)
+            .map_err(|_| StoreError::Closed)?;
+        match wait.await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(message)) => Err(StoreError::Sled(sled::Error::Io(std::io::Error::other(
+                message,
+            )))),
+            Err(_) => Err(StoreError::Closed),
+        }
+    }
+
+    /// Registers a new announcement, atomically with its indexes and its queue entry.
+    ///
+    /// A live record for the same (source, target) refuses it; a rejected or deleted one is put
+    /// back in the queue to be verified again.
+    pub fn reserve(&self, new: &NewMention) -> Result<Reservation, ReserveError> {
+        let inner = &*self.inner;
+        let pair = keys::pair_key(&new.target_key, &new.source_key);
+        let result = (
+            &inner.mentions,
+            &inner.pairs,
+            &inner.by_target,
+            &inner.queue,
+        )
+            .transaction(|(mentions, pairs, by_target, queue)| {
+                let now = now_ms();
+                if let Some(id_bytes) = pairs.get(&pair)? {
+                    let id = keys::id_from_suffix(&id_bytes).ok_or_else(|| abort_damaged(0))?;
+                    let mut existing = read_in_tx(mentions, id)?;
+                    if existing.status.counts_as_registered() {
+                        return Err(ConflictableTransactionError::Abort(Abort::Registered(
+                            Box::new(existing),
+                        )));
+                    }
+                    let previous = Box::new(existing.clone());
+                    existing.status = Status::Queued;
+                    existing.reason = None;
+                    existing.updated_at_ms = now;
+                    if !existing.protocols.contains(&new.protocol) {
+                        existing.protocols.push(new.protocol);
+                    }
+                    mentions.insert(&keys::mention_key(id), record::encode(&existing))?;
+                    queue.insert(&keys::mention_key(id), &[])?;
+                    return Ok(Reservation::Again { id, previous });
+                }
+                let id = mentions.generate_id()?;
+                let mention = Mention {
+                    id,
+                    site: new.site.clone(),
+                    protocol: new.protocol,
+                    protocols: vec![new.protocol],
+                    source: new.source.clone(),
+                    target: new.target.clone(),
+                    source_key: new.source_key.clone(),
+                    target_key: new.target_key.clone(),
+                    title: None,
+                    excerpt: None,
+                    author: None,
+                    status: Status::Queued,
+                    reason: None,
+                    received_at_ms: now,
+                    verified_at_ms: None,
+                    updated_at_ms: now,
+                    sender_ip: new.sender_ip,
+                };
+                let key = keys::mention_key(id);
+                mentions.insert(&key, record::encode(&mention))?;
+                pairs.insert(pair.as_slice(), &key)?;
+                by_target.insert(keys::target_index_key(&new.target_key, id), &[])?;
+                queue.insert(&key, &[])?;
+                Ok(Reservation::New(id))
+            });
+        result.map_err(|e| match e {
+            TransactionError::Abort(Abort::Registered(m)) => ReserveError::AlreadyRegistered(m),
+            TransactionError::Abort(Abort::Damaged(id)) => ReserveError::Store(damaged_record(id)),
+            TransactionError::Storage(e) => ReserveError::Store(e.into()),
+        })
+    }
+
+    /// Undoes a reservation whose synchronous verification failed: a new record disappears
+    /// with its indexes, a re-verified one gets its previous state back. Either way nothing is
+    /// left in the queue.
+    pub fn undo_reservation(&self, reservation: &Reservation) -> Result<(), StoreError> {
+        let inner = &*self.inner;
+        let result = (
+            &inner.mentions,
+            &inner.pairs,
+            &inner.by_target,
+            &inner.queue,
+        )
+            .transaction(|(mentions, pairs, by_target, queue)| {
+                let key = keys::mention_key(reservation.id());
+                queue.remove(&key)?;
+                match reservation {
+                    Reservation::New(id) => {
+                        if let Some(bytes) = mentions.remove(&key)? {
+                            let mention = record::decode(&bytes).map_err(|_| abort_damaged(*id))?;
+                            pairs
+                                .remove(keys::pair_key(&mention.target_key, &mention.source_key))?;
+                            by_target.remove(keys::target_index_key(&mention.target_key, *id))?;
+                        }
+                    }
+                    Reservation::Again { previous, .. } => {
+                        mentions.insert(&key, record::encode(previous))?;
+                    }
+                }
+                Ok(())
+            });
+        result.map_err(|e| tx_error(e, reservation.id()))
+    }
+
+    /// Records a successful verification and takes the mention out of the queue.
+    pub fn finish_verified(
+        &self,
+        id: MentionId,
+        verified: &Verified,
+    ) -> Result<Mention, StoreError> {
+        self.update(id, |mention| {
+            let now = now_ms();
+            mention.title = Some(verified.title.clone());
+            mention.excerpt = Some(verified.excerpt.clone());
+            mention.author.clone_from(&verified.author);
+            mention.status = verified.status;
+            mention.reason = None;
+            mention.verified_at_ms = Some(now);
+            mention.updated_at_ms = now;
+        })
+    }
+
+    /// Records a failed verification (kept as `rejected` with its reason, visible to admins) and
+    /// takes the mention out of the queue.
+    pub fn finish_rejected(&self, id: MentionId, reason: &str) -> Result<Mention, StoreError> {
+        self.update(id, |mention| {
+            let now = now_ms();
+            mention.status = Status::Rejected;
+            mention.reason = Some(reason.to_owned());
+            mention.verified_at_ms = Some(now);
+            mention.updated_at_ms = now;
+        })
+    }
+
+    /// Applies `change` to a record atomically; the queue entry goes when the status leaves
+    /// `queued`.
+    fn update(&self, id: MentionId, change: impl Fn(&mut Mention)) -> Result<Mention, StoreError> {
+        let inner = &*self.inner;
+        let result = (&inner.mentions, &inner.queue).transaction(|(mentions, queue)| {
+            let key = keys::mention_key(id);
+            let mut mention = read_in_tx(mentions, id)?;
+            change(&mut mention);
+            mentions.insert(&key, record::encode(&mention))?;
+            if mention.status == Status::Queued {
+                queue.insert(&key, &[])?;
+            } else {
+                queue.remove(&key)?;
+            }
+            Ok(mention)
+        });
+        result.map_err(|e| tx_error(e, id))
+    }
+
+    /// One mention by id.
+    pub fn get(&self, id: MentionId) -> Result<Option<Mention>, StoreError> {
+        self.inner
+            .mentions
+            .get(keys::mention_key(id))?
+            .map(|bytes| decode_record(id, &bytes))
+            .transpose()
+    }
+
+    /// The mention registered for this canonical (source, target), if any.
+    pub fn find_pair(
+        &self,
+        target_key: &str,
+        source_key: &str,
+    ) -> Result<Option<Mention>, StoreError> {
+        let Some(id_bytes) = self
+            .inner
+            .pairs
+            .get(keys::pair_key(target_key, source_key))?
+        else {
+            return Ok(None);
+        };
+        let id = keys::id_from_suffix(&id_bytes).ok_or_else(|| damaged_record(0))?;
+        self.get(id)
+    }
+
+    /// One article's mentions in arrival order, after `after`, that `keep` accepts; at most
+    /// `limit`. Only that article's index range is read.
+    pub fn list_for_target(
+        &self,
+        target_key: &str,
+        after: Option<MentionId>,
+        limit: usize,
+        keep: impl Fn(&Mention) -> bool,
+    ) -> Result<Page, StoreError> {
+        let prefix = keys::target_prefix(target_key);
+        let start = match after {
+            None => prefix.clone(),
+            Some(id) => match id.checked_add(1) {
+                Some(next) => keys::target_index_key(target_key, next),
+                None => {
+                    return Ok(Page {
+                        mentions: Vec::new(),
+                        next: None,
+                    });
+                }
+            },
+        };
+        // The prefix ends in the 0x00 separator; bumping it to 0x01 bounds the range.
+        let mut end = prefix;
+        if let Some(last) = end.last_mut() {
+            *last = 1;
+        }
+        let mut mentions = Vec::with_capacity(limit.min(64) + 1);
+        for entry in self.inner.by_target.range(start..end) {
+            let (key, _) = entry?;
+            let id = keys::id_from_suffix(&key).ok_or_else(|| damaged_record(0))?;
+            let Some(mention) = self.get(id)? else {
+                continue;
+            };
+            if keep(&mention) {
+                mentions.push(mention);
+                if mentions.len() > limit {
+                    break;
+                }
+            }
+        }
+        let next = if mentions.len() > limit {
+            mentions.truncate(limit);
+            mentions.last().map(|m| m.id)
+        } else {
+            None
+        };
+        Ok(Page { mentions, next })
+    }
+
+    /// Ids of mentions whose verification has not finished, oldest first.
+    pub fn queued(&self) -> Result<Vec<MentionId>, StoreError> {
+        self.inner
+            .queue
+            .iter()
+            .keys()
+            .map(|key| keys::id_from_suffix(&key?).ok_or_else(|| damaged_record(0)))
+            .collect()
+    }
+
+    /// Number of mentions stored, any status.
+    pub fn len(&self) -> usize {
+        self.inner.mentions.len()
+    }
+
+    /// Whether no mention is stored.
+    pub fn is_empty(&self) -> bool {
+        self.inner.mentions.is_empty()
+    }
+
+    /// Bytes the database occupies on disk.
+    pub fn size_on_disk(&self) -> Result<u64, StoreError> {
+        Ok(self.inner.db.size_on_disk()?)
+    }
+}
+
+/// Serves flush requests: each fsync answers every request that was waiting when it started.
+fn group_commit_loop(db: &sled::Db, requests: &mpsc::Receiver<Waiter>) {
+    while let Ok(first) = requests.recv() {
+        let mut waiters = vec![first];
+        waiters.extend(requests.try_iter());
+        let result = db.flush().map(drop).map_err(|e| e.to_string());
+        if let Err(message) = &result {
+            tracing::error!(error = %message, "flushing the database failed");
+        }
+        for waiter in waiters {
+            let _ = waiter.send(result.clone());
+        }
+    }
+}
+
+/// Why a transaction aborted on purpose.
+#[derive(Debug)]
+enum Abort {
+    Registered(Box<Mention>),
+    Damaged(MentionId),
+}
+
+fn abort_damaged(id: MentionId) -> ConflictableTransactionError<Abort> {
+    ConflictableTransactionError::Abort(Abort::Damaged(id))
+}
+
+fn damaged_record(id: MentionId) -> StoreError {
+    StoreError::Record {
+        id,
+        message: "index or record is damaged".to_owned(),
+    }
+}
+
+fn read_in_tx(
+    mentions: &TransactionalTree,
+    id: MentionId,
+) -> Result<Mention, ConflictableTransactionError<Abort>> {
+    let bytes = mentions
+        .get(keys::mention_key(id))
+        .map_err(|e: UnabortableTransactionError| ConflictableTransactionError::from(e))?
+        .ok_or_else(|| abort_damaged(id))?;
+    record::decode(&bytes).map_err(|_| abort_damaged(id))
+}
+
+fn decode_record(id: MentionId, bytes: &[u8]) -> Result<Mention, StoreError> {
+    record::decode(bytes).map_err(|e| StoreError::Record {
+        id,
+        message: e.to_string(),
+    })
+}
+
+fn tx_error(error: TransactionError<Abort>, id: MentionId) -> StoreError {
+    match error {
+        TransactionError::Abort(Abort::Damaged(damaged)) => damaged_record(damaged),
+        TransactionError::Abort(Abort::Registered(_)) => damaged_record(id),
+        TransactionError::Storage(e) => e.into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn new_mention(source: &str, target: &str) -> NewMention {
+        NewMention {
+            site: "blog".to_owned(),
+            protocol: Protocol::Pingback,
+            source: source.to_owned(),
+            target: target.to_owned(),
+            source_key: source.to_owned(),
+            target_key: target.to_owned(),
+            sender_ip: None,
+        }
+    }
+
+    fn verified(status: Status) -> Verified {
+        Verified {
+            title: "t".to_owned(),
+            excerpt: "e".to_owned(),
+            author: None,
+            status,
+        }
+    }
+
+    #[tokio::test]
+    async fn reserve_verify_list_and_survive_reopen() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let target = "http://blog.example/post/";
+        {
+            let store = Store::open(dir.path(), DEFAULT_CACHE_BYTES).expect("open");
+            let a = store
+                .reserve(&new_mention("http://a.example/", target))
+                .expect("a")
+                .id();
+            let b = store
+                .reserve(&new_mention("http://b.example/", target))
+                .expect("b")
+                .id();
+            store
+                .reserve(&new_mention(
+                    "http://c.example/",
+                    "http://blog.example/post-2/",
+                ))
+                .expect("c");
+            assert_eq!(store.queued().expect("queue"), vec![a, b, b + 1]);
+            store
+                .finish_verified(a, &verified(Status::Approved))
+                .expect("verify a");
+            store.finish_rejected(b, "no link").expect("reject b");
+            store.durable().await.expect("flush");
+        }
+        let store = Store::open(dir.path(), DEFAULT_CACHE_BYTES).expect("reopen");
+        let all = store
+            .list_for_target(target, None, 10, |_| true)
+            .expect("list");
+        let statuses: Vec<_> = all
+            .mentions
+            .iter()
+            .map(|m| (m.source.as_str(), m.status))
+            .collect();
+        assert_eq!(
+            statuses,
+            vec![
+                ("http://a.example/", Status::Approved),
+                ("http://b.example/", Status::Rejected)
+            ]
+        );
+        assert_eq!(all.mentions[1].reason.as_deref(), Some("no link"));
+        assert_eq!(
+            store.queued().expect("queue").len(),
+            1,
+            "only the post-2 mention is still queued"
+        );
+    }
+
+    #[test]
+    fn live_pairs_are_refused_and_rejected_ones_verified_again() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(dir.path(), DEFAULT_CACHE_BYTES).expect("open");
+        let ping = new_mention("http://a.example/", "http://blog.example/p");
+        let id = store.reserve(&ping).expect("first").id();
+        assert!(matches!(
+            store.reserve(&ping),
+            Err(ReserveError::AlreadyRegistered(_))
+        ));
+        store.finish_rejected(id, "no link").expect("reject");
+        let again = store
+            .reserve(&ping)
+            .expect("rejected pairs are verified again");
+        assert!(matches!(&again, Reservation::Again { id: again_id, .. } if *again_id == id));
+        assert_eq!(
+            store.get(id).expect("get").expect("exists").status,
+            Status::Queued
+        );
+        store.undo_reservation(&again).expect("undo");
+        let restored = store.get(id).expect("get").expect("exists");
+        assert_eq!(
+            (restored.status, restored.reason.as_deref()),
+            (Status::Rejected, Some("no link"))
+        );
+        assert!(store.queued().expect("queue").is_empty());
+    }
+
+    #[test]
+    fn undoing_a_new_reservation_leaves_nothing_behind() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(dir.path(), DEFAULT_CACHE_BYTES).expect("open");
+        let ping = new_mention("http://a.example/", "http://blog.example/p");
+        let reservation = store.reserve(&ping).expect("reserve");
+        store.undo_reservation(&reservation).expect("undo");
+        assert!(store.is_empty());
+        assert!(store.queued().expect("queue").is_empty());
+        assert!(
+            store
+                .find_pair(&ping.target_key, &ping.source_key)
+                .expect("pair")
+                .is_none()
+        );
+        let page = store
+            .list_for_target(&ping.target_key, None, 10, |_| true)
+            .expect("list");
+        assert!(page.mentions.is_empty());
+        store
+            .reserve(&ping)
+            .expect("the pair can be announced again");
+    }
+
+    #[test]
+    fn pages_follow_the_cursor_without_gaps_or_repeats() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(dir.path(), DEFAULT_CACHE_BYTES).expect("open");
+        let target = "http://blog.example/p";
+        for i in 0..7 {
+            let id = store
+                .reserve(&new_mention(&format!("http://s{i}.example/"), target))
+                .expect("r")
+                .id();
+            let status = if i == 3 {
+                Status::Spam
+            } else {
+                Status::Approved
+            };
+            store.finish_verified(id, &verified(status)).expect("v");
+        }
+        let approved = |m: &Mention| m.status == Status::Approved;
+        let mut seen = Vec::new();
+        let mut cursor = None;
+        loop {
+            let page = store
+                .list_for_target(target, cursor, 2, approved)
+                .expect("page");
+            seen.extend(page.mentions.iter().map(|m| m.source.clone()));
+            match page.next {
+                Some(next) => cursor = Some(next),
+                None => break,
+            }
+        }
+        let want: Vec<_> = [0, 1, 2, 4, 5, 6]
+            .iter()
+            .map(|i| format!("http://s{i}.example/"))
+            .collect();
+        assert_eq!(seen, want);
+    }
+
+    #[test]
+    fn concurrent_identical_reservations_register_once() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(dir.path(), DEFAULT_CACHE_BYTES).expect("open");
+        let ping = new_mention("http://a.example/", "http://blog.example/p");
+        let successes: usize = std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..16)
+                .map(|_| scope.spawn(|| usize::from(store.reserve(&ping).is_ok())))
+                .collect();
+            handles.into_iter().map(|h| h.join().expect("thread")).sum()
+        });
+        assert_eq!(successes, 1);
+        assert_eq!(store.len(), 1);
+    }
+
+    #[test]
+    fn a_damaged_database_is_an_error_not_a_panic() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(
+            dir.path().join("conf"),
+            b"this is not a sled config file at all",
+        )
+        .expect("write");
+        std::fs::write(dir.path().join("db"), vec![0xAB; 4096]).expect("write");
+        let err = Store::open(dir.path(), DEFAULT_CACHE_BYTES).expect_err("garbage must not open");
+        let message = err.to_string();
+        assert!(
+            message.contains(&dir.path().display().to_string()),
+            "{message}"
+        );
+    }
+}
