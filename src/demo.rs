@@ -133,6 +133,6 @@ async fn ping_and_list(base: &str) -> anyhow::Result<()> {
             mention["excerpt"].as_str().unwrap_or_default(),
         );
     }
-    println!("As JSON:\n{}", serde_json::to_string_pretty(&listing)?);
+    println!("The JSON, as served:\n{}", String::from_utf8_lossy(&body));
     Ok(())
 }

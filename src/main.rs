@@ -13,7 +13,12 @@ use linkback::{demo, server, telemetry};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    telemetry::init();
+    // The demo prints its own story; its logs only matter when something goes wrong.
+    let default_level = match cli.command {
+        Command::Demo => "warn",
+        _ => "info",
+    };
+    telemetry::init(default_level);
     match cli.command {
         Command::CheckConfig { config } => match load_config(&config, None, None) {
             Ok(_) => {

@@ -5,9 +5,13 @@
 //! nesting deeper than [`MAX_DEPTH`] or more than [`MAX_ELEMENTS`] elements is refused while the
 //! element tree is built, before any value exists, and the only recursion walks that checked tree
 //!
-//! encodings: utf-8 (the default, with or without a byte order mark) and the labels
-//! iso-8859-1/latin1/windows-1252/cp1252 (all read as windows-1252, as browsers do); any other
-//! declared encoding or a utf-16 byte order mark is [`DecodeError::UnsupportedEncoding`] (-32701)
+//! encodings: utf-8 (the default, with or without a byte order mark), utf-16 (by byte order
+//! mark or by the `\0<` / `<\0` pattern xml's appendix f describes), and whatever an xml
+//! declaration names by any whatwg label, decoded by encoding_rs (so iso-8859-1 is read as
+//! windows-1252, as browsers do); bytes the encoding cannot hold are
+//! [`DecodeError::InvalidUtf8`] or [`DecodeError::InvalidBytes`] (-32700), and an unknown label,
+//! one whatwg maps to its replacement encoding, or utf-32 is
+//! [`DecodeError::UnsupportedEncoding`] (-32701)
 
 use std::borrow::Cow;
 
@@ -15,6 +19,7 @@ use base64::Engine as _;
 use base64::alphabet;
 use base64::engine::DecodePaddingMode;
 use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig, STANDARD};
+use encoding_rs::{Encoding, REPLACEMENT, UTF_8, UTF_16BE, UTF_16LE};
 use quick_xml::events::{BytesRef, BytesStart, Event};
 use quick_xml::reader::Reader;
 
@@ -284,6 +289,13 @@ pub enum DecodeError {
         /// byte offset of the first bad byte
         position: u64,
     },
+    /// bytes that are not valid in the document's declared or marked encoding, other than
+    /// utf-8 (-32700)
+    #[error("invalid {encoding} byte sequence")]
+    InvalidBytes {
+        /// the encoding's canonical name, as encoding_rs spells it
+        encoding: &'static str,
+    },
     /// a declared encoding or byte order mark we do not read (-32701)
     #[error("unsupported encoding {encoding}")]
     UnsupportedEncoding {
@@ -373,6 +385,7 @@ impl DecodeError {
         match self {
             Self::NotWellFormed { .. }
             | Self::InvalidUtf8 { .. }
+            | Self::InvalidBytes { .. }
             | Self::DoctypeForbidden
             | Self::ProcessingInstructionForbidden
             | Self::UnknownEntity { .. }
@@ -555,83 +568,68 @@ fn not_well_formed(position: u64, reason: &'static str) -> DecodeError {
 
 // ---- bytes to text -------------------------------------------------------------------------
 
-const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
-
-/// windows-1252 bytes 0x80..=0x9F; the five undefined ones map to the c1 control of the same
-/// value, as the whatwg encoding standard does
-const CP1252_HIGH: [char; 32] = [
-    '\u{20AC}', '\u{81}', '\u{201A}', '\u{0192}', '\u{201E}', '\u{2026}', '\u{2020}', '\u{2021}',
-    '\u{02C6}', '\u{2030}', '\u{0160}', '\u{2039}', '\u{0152}', '\u{8D}', '\u{017D}', '\u{8F}',
-    '\u{90}', '\u{2018}', '\u{2019}', '\u{201C}', '\u{201D}', '\u{2022}', '\u{2013}', '\u{2014}',
-    '\u{02DC}', '\u{2122}', '\u{0161}', '\u{203A}', '\u{0153}', '\u{9D}', '\u{017E}', '\u{0178}',
-];
-
-enum Charset {
-    Utf8,
-    Windows1252,
-}
-
-/// the body as utf-8 text, transcoded when the xml declaration names a single-byte encoding
+/// the body as utf-8 text: a byte order mark or utf-16's own byte pattern decides the encoding,
+/// else the xml declaration's label (any whatwg label, via encoding_rs), else utf-8; bytes the
+/// encoding cannot hold are an error, never replaced
 fn to_utf8(body: &[u8]) -> Result<Cow<'_, str>, DecodeError> {
-    let (body, has_bom) = match body.strip_prefix(UTF8_BOM) {
-        Some(rest) => (rest, true),
-        None => (body, false),
-    };
-    if [&b"\xFE\xFF"[..], b"\xFF\xFE", b"\0<", b"<\0"]
-        .iter()
-        .any(|prefix| body.starts_with(prefix))
+    if [
+        &b"\0\0\xFE\xFF"[..],
+        b"\xFF\xFE\0\0",
+        b"\0\0\0<",
+        b"<\0\0\0",
+    ]
+    .iter()
+    .any(|prefix| body.starts_with(prefix))
     {
         return Err(DecodeError::UnsupportedEncoding {
-            encoding: "utf-16".to_owned(),
+            encoding: "utf-32".to_owned(),
         });
     }
-    let charset = match declared_encoding(body) {
-        // a byte order mark outranks the declaration
-        Some(_) if has_bom => Charset::Utf8,
-        Some(label) => charset_for(&label).ok_or_else(|| DecodeError::UnsupportedEncoding {
-            encoding: short(&label),
-        })?,
-        None => Charset::Utf8,
+    // the mark or pattern outranks the declaration, which is still parsed (after decoding)
+    // with the rest of the document
+    let (encoding, text) = match Encoding::for_bom(body) {
+        Some((encoding, bom_length)) => (encoding, &body[bom_length..]),
+        None if body.starts_with(b"\0<") => (UTF_16BE, body),
+        None if body.starts_with(b"<\0") => (UTF_16LE, body),
+        None => (declared_encoding(body)?, body),
     };
-    match charset {
-        Charset::Utf8 => {
-            std::str::from_utf8(body)
-                .map(Cow::Borrowed)
-                .map_err(|e| DecodeError::InvalidUtf8 {
-                    position: e.valid_up_to() as u64,
-                })
-        }
-        Charset::Windows1252 => Ok(Cow::Owned(
-            body.iter()
-                .map(|&b| match b {
-                    0x80..=0x9F => CP1252_HIGH[usize::from(b - 0x80)],
-                    _ => char::from(b),
-                })
-                .collect(),
-        )),
+    if encoding == UTF_8 {
+        return std::str::from_utf8(text).map(Cow::Borrowed).map_err(|e| {
+            DecodeError::InvalidUtf8 {
+                position: e.valid_up_to() as u64,
+            }
+        });
     }
+    encoding
+        .decode_without_bom_handling_and_without_replacement(text)
+        .ok_or(DecodeError::InvalidBytes {
+            encoding: encoding.name(),
+        })
 }
 
-/// the `encoding` of an xml declaration at the very start, if any; the declaration is ascii in
-/// every encoding we read, so quick-xml can parse it before we know the encoding
-fn declared_encoding(body: &[u8]) -> Option<String> {
+/// the encoding named by an xml declaration at the very start, utf-8 when there is none; the
+/// declaration is ascii in every encoding read this way, so quick-xml can parse it before the
+/// encoding is known
+fn declared_encoding(body: &[u8]) -> Result<&'static Encoding, DecodeError> {
     let mut reader = Reader::from_reader(body);
-    match reader.read_event() {
+    let label = match reader.read_event() {
         Ok(Event::Decl(decl)) => match decl.encoding() {
-            Some(Ok(label)) => Some(label.into_owned()),
+            Some(Ok(label)) => label.into_owned(),
             // a malformed declaration is reported by the full parse
-            Some(Err(_)) | None => None,
+            Some(Err(_)) | None => return Ok(UTF_8),
         },
-        _ => None,
-    }
-}
-
-fn charset_for(label: &str) -> Option<Charset> {
-    match label.trim().to_ascii_lowercase().as_str() {
-        "utf-8" | "utf8" | "us-ascii" | "ascii" => Some(Charset::Utf8),
-        "iso-8859-1" | "iso8859-1" | "iso_8859-1" | "latin1" | "latin-1" | "l1"
-        | "windows-1252" | "cp1252" | "x-cp1252" => Some(Charset::Windows1252),
-        _ => None,
+        _ => return Ok(UTF_8),
+    };
+    match Encoding::for_label(label.as_bytes()) {
+        // labels like iso-2022-kr that whatwg maps to its replacement encoding name no encoding
+        // anyone can decode
+        Some(encoding) if encoding != REPLACEMENT => {
+            // a document whose declaration reads as ascii is not utf-16, whatever it says
+            Ok(encoding.output_encoding())
+        }
+        _ => Err(DecodeError::UnsupportedEncoding {
+            encoding: short(&label),
+        }),
     }
 }
 
@@ -1228,17 +1226,28 @@ fn parse_bool(text: &str) -> Option<bool> {
     }
 }
 
-/// optional sign, digits, optional point and digits (`1`, `-1.5`, `.5`, `5.`); no exponent,
-/// no whitespace, no inf or nan, and the result must be finite
+/// optional sign, digits, optional point and digits (`1`, `-1.5`, `.5`, `5.`), optional
+/// exponent (`1e+20`, `1E-7`, `-2.5e3`, as python's `repr` writes them); no whitespace, no hex,
+/// no inf or nan, and the result must be finite
 fn parse_double(text: &str) -> Option<f64> {
     let unsigned = text.strip_prefix(['+', '-']).unwrap_or(text);
-    let (int, frac) = match unsigned.split_once('.') {
+    let (mantissa, exponent) = match unsigned.split_once(['e', 'E']) {
+        Some((mantissa, exponent)) => (mantissa, Some(exponent)),
+        None => (unsigned, None),
+    };
+    let (int, frac) = match mantissa.split_once('.') {
         Some((int, frac)) => (int, frac),
-        None => (unsigned, ""),
+        None => (mantissa, ""),
     };
     let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
     if !digits(int) || !digits(frac) || (int.is_empty() && frac.is_empty()) {
         return None;
+    }
+    if let Some(exponent) = exponent {
+        let exponent = exponent.strip_prefix(['+', '-']).unwrap_or(exponent);
+        if exponent.is_empty() || !digits(exponent) {
+            return None;
+        }
     }
     let d: f64 = text.parse().ok()?;
     d.is_finite().then_some(d)
@@ -1456,6 +1465,20 @@ mod tests {
             ("<value><double>1</double></value>", Value::Double(1.0)),
             ("<value><double>+.5</double></value>", Value::Double(0.5)),
             ("<value><double>5.</double></value>", Value::Double(5.0)),
+            (
+                "<value><double>1.5e3</double></value>",
+                Value::Double(1500.0),
+            ),
+            ("<value><double>1e+20</double></value>", Value::Double(1e20)),
+            ("<value><double>1E-7</double></value>", Value::Double(1e-7)),
+            ("<value><double>1e-07</double></value>", Value::Double(1e-7)),
+            (
+                "<value><double>-2.5e3</double></value>",
+                Value::Double(-2500.0),
+            ),
+            ("<value><double>1e5</double></value>", Value::Double(1e5)),
+            ("<value><double>.5E+1</double></value>", Value::Double(5.0)),
+            ("<value><double>1e-400</double></value>", Value::Double(0.0)),
             (
                 "<value><dateTime.iso8601>19980717T14:08:55</dateTime.iso8601></value>",
                 Value::DateTime("19980717T14:08:55".to_owned()),
@@ -2123,15 +2146,31 @@ mod tests {
             ),
             (
                 "unsupported encoding",
-                bytes("<?xml version=\"1.0\" encoding=\"KOI8-R\"?><methodCall/>"),
+                bytes("<?xml version=\"1.0\" encoding=\"x-klingon\"?><methodCall/>"),
                 -32701,
             ),
             (
-                "declared utf-16",
+                "declared utf-16 on ascii bytes, read as utf-8",
                 bytes("<?xml version=\"1.0\" encoding=\"UTF-16\"?><methodCall/>"),
+                -32600,
+            ),
+            (
+                "invalid big5 bytes",
+                [
+                    bytes("<?xml version=\"1.0\" encoding=\"Big5\"?><methodCall>"),
+                    vec![0x81, 0x20],
+                    bytes("</methodCall>"),
+                ]
+                .concat(),
+                -32700,
+            ),
+            ("truncated utf-16", b"\xFF\xFE<\0m\0".to_vec(), -32700),
+            ("odd-length utf-16", b"\xFF\xFE<\0m".to_vec(), -32700),
+            (
+                "utf-32 byte order mark",
+                b"\0\0\xFE\xFF\0\0\0<".to_vec(),
                 -32701,
             ),
-            ("utf-16 byte order mark", b"\xFF\xFE<\0m\0".to_vec(), -32701),
             ("wrong root", bytes("<foo/>"), -32600),
             (
                 "response given as a call",
@@ -2165,18 +2204,69 @@ mod tests {
                 -32600,
             ),
             ("boolean 2", value_call("<boolean>2</boolean>"), -32600),
-            (
-                "double exponent",
-                value_call("<double>1e5</double>"),
-                -32600,
-            ),
-            (
-                "double exponent after a point",
-                value_call("<double>1.5e3</double>"),
-                -32600,
-            ),
             ("double inf", value_call("<double>inf</double>"), -32600),
             ("double nan", value_call("<double>NaN</double>"), -32600),
+            (
+                "double infinity",
+                value_call("<double>-Infinity</double>"),
+                -32600,
+            ),
+            ("double hex", value_call("<double>0x1p3</double>"), -32600),
+            (
+                "double hex digits",
+                value_call("<double>0x10</double>"),
+                -32600,
+            ),
+            (
+                "double leading whitespace",
+                value_call("<double> 1.5</double>"),
+                -32600,
+            ),
+            (
+                "double trailing whitespace",
+                value_call("<double>1.5 </double>"),
+                -32600,
+            ),
+            (
+                "double exponent without digits",
+                value_call("<double>1e</double>"),
+                -32600,
+            ),
+            (
+                "double exponent sign only",
+                value_call("<double>1e+</double>"),
+                -32600,
+            ),
+            (
+                "double exponent without mantissa",
+                value_call("<double>e5</double>"),
+                -32600,
+            ),
+            (
+                "double exponent with a point",
+                value_call("<double>1e2.5</double>"),
+                -32600,
+            ),
+            (
+                "double exponent with a space",
+                value_call("<double>1e 5</double>"),
+                -32600,
+            ),
+            (
+                "double two exponents",
+                value_call("<double>1e2e3</double>"),
+                -32600,
+            ),
+            (
+                "double double sign",
+                value_call("<double>1e--5</double>"),
+                -32600,
+            ),
+            (
+                "double exponent too large",
+                value_call("<double>1e400</double>"),
+                -32600,
+            ),
             (
                 "double two points",
                 value_call("<double>1.5.2</double>"),
@@ -2416,6 +2506,28 @@ mod tests {
         let cp1252 = b"<?xml version='1.0' encoding='windows-1252'?>".as_slice();
         let utf8 = b"<?xml version=\"1.0\" encoding=\"utf-8\"?>".as_slice();
         let ascii = b"<?xml version=\"1.0\" encoding=\"US-ASCII\"?>".as_slice();
+        let decl = |label: &str| format!("<?xml version=\"1.0\" encoding=\"{label}\"?>");
+        // a call holding `text` with a utf-16 declaration, still as utf-8 text
+        let doc16 = |text: &str| {
+            String::from_utf8(doc(decl("UTF-16").as_bytes(), text.as_bytes()))
+                .expect("utf-8 in, utf-8 out")
+        };
+        let utf16 = |text: &str, big_endian: bool, mark: bool| {
+            let text = if mark {
+                format!("\u{FEFF}{text}")
+            } else {
+                text.to_owned()
+            };
+            text.encode_utf16()
+                .flat_map(|unit| {
+                    if big_endian {
+                        unit.to_be_bytes()
+                    } else {
+                        unit.to_le_bytes()
+                    }
+                })
+                .collect::<Vec<u8>>()
+        };
         let cases: Vec<(&str, Vec<u8>, Result<&str, i32>)> = vec![
             ("latin-1", doc(latin1, b"caf\xe9 \xbd"), Ok("café ½")),
             (
@@ -2448,14 +2560,115 @@ mod tests {
             ),
             (
                 "shift_jis",
-                doc(b"<?xml version=\"1.0\" encoding=\"Shift_JIS\"?>", b"x"),
+                doc(
+                    decl("Shift_JIS").as_bytes(),
+                    b"\x93\xfa\x96{\x8c\xea \xb6\xc5",
+                ),
+                Ok("日本語 ｶﾅ"),
+            ),
+            (
+                "shift_jis by its windows name",
+                doc(decl("windows-31j").as_bytes(), b"\x93\xfa"),
+                Ok("日"),
+            ),
+            (
+                "koi8-r",
+                doc(decl("KOI8-R").as_bytes(), b"\xf0\xd2\xc9\xd7\xc5\xd4"),
+                Ok("Привет"),
+            ),
+            (
+                "euc-jp",
+                doc(decl("EUC-JP").as_bytes(), b"\xc6\xfc\xcb\xdc\xb8\xec"),
+                Ok("日本語"),
+            ),
+            (
+                "iso-8859-15",
+                doc(decl("ISO-8859-15").as_bytes(), b"\xa4 \xbd \xbe"),
+                Ok("€ œ Ÿ"),
+            ),
+            (
+                "label with surrounding whitespace",
+                doc(decl(" koi8-r ").as_bytes(), b"\xd0"),
+                Ok("п"),
+            ),
+            (
+                "shift_jis lead byte without trail",
+                doc(decl("Shift_JIS").as_bytes(), b"ok \x93"),
+                Err(-32700),
+            ),
+            (
+                "shift_jis bad trail byte",
+                doc(decl("Shift_JIS").as_bytes(), b"\x93 "),
+                Err(-32700),
+            ),
+            (
+                "euc-jp truncated",
+                doc(decl("EUC-JP").as_bytes(), b"\xc6"),
+                Err(-32700),
+            ),
+            (
+                "unknown label",
+                doc(decl("klingon").as_bytes(), b"x"),
                 Err(-32701),
             ),
             (
-                "utf-16 big-endian mark",
-                b"\xFE\xFF\0<".to_vec(),
+                "label whatwg maps to replacement",
+                doc(decl("ISO-2022-KR").as_bytes(), b"x"),
                 Err(-32701),
             ),
+            (
+                "utf-16 label on ascii bytes read as utf-8",
+                doc(decl("UTF-16").as_bytes(), "café".as_bytes()),
+                Ok("café"),
+            ),
+            (
+                "utf-8 mark outranks the declaration",
+                [
+                    b"\xEF\xBB\xBF".as_slice(),
+                    &doc(decl("klingon").as_bytes(), "é".as_bytes()),
+                ]
+                .concat(),
+                Ok("é"),
+            ),
+            ("utf-16le mark", utf16(&doc16("☺𝄞"), false, true), Ok("☺𝄞")),
+            ("utf-16be mark", utf16(&doc16("☺𝄞"), true, true), Ok("☺𝄞")),
+            (
+                "utf-16le no mark",
+                utf16(&doc16("é"), false, false),
+                Ok("é"),
+            ),
+            ("utf-16be no mark", utf16(&doc16("é"), true, false), Ok("é")),
+            (
+                "utf-16 mark outranks the declaration",
+                utf16(&doc16("é").replace("UTF-16", "Shift_JIS"), false, true),
+                Ok("é"),
+            ),
+            (
+                "utf-16 without declaration",
+                utf16(&doc16("é").replace(&decl("UTF-16"), ""), true, true),
+                Ok("é"),
+            ),
+            (
+                "utf-16 lone surrogate",
+                [utf16(&doc16(""), false, true), vec![0x00, 0xD8]].concat(),
+                Err(-32700),
+            ),
+            (
+                "utf-16 odd length",
+                [utf16(&doc16(""), true, true), vec![0x00]].concat(),
+                Err(-32700),
+            ),
+            (
+                "utf-16 mark with nothing after",
+                b"\xFE\xFF\0<".to_vec(),
+                Err(-32700),
+            ),
+            (
+                "utf-32le mark",
+                b"\xFF\xFE\0\0<\0\0\0".to_vec(),
+                Err(-32701),
+            ),
+            ("utf-32be no mark", b"\0\0\0<".to_vec(), Err(-32701)),
         ];
         for (label, body, expected) in cases {
             let got = decode_call(&body)
@@ -2463,11 +2676,42 @@ mod tests {
                 .map_err(|e| e.fault_code());
             assert_eq!(got, expected.map(|s| vec![string(s)]), "{label}");
         }
+        let errors = [
+            (
+                doc(decl("KOI8-U-ish").as_bytes(), b"x"),
+                DecodeError::UnsupportedEncoding {
+                    encoding: "KOI8-U-ish".to_owned(),
+                },
+            ),
+            (
+                doc(decl("Shift_JIS").as_bytes(), b"\x93 "),
+                DecodeError::InvalidBytes {
+                    encoding: "Shift_JIS",
+                },
+            ),
+            (
+                utf16(&doc16(""), false, true)[..7].to_vec(),
+                DecodeError::InvalidBytes {
+                    encoding: "UTF-16LE",
+                },
+            ),
+        ];
+        for (body, expected) in errors {
+            assert!(expected.to_string().len() < 40, "{expected}");
+            assert_eq!(decode_call(&body), Err(expected));
+        }
+        let bad_utf8 = doc(decl("utf8").as_bytes(), b"caf\xe9");
+        let position = bad_utf8.iter().position(|&b| b == 0xe9).map(|p| p as u64);
         assert_eq!(
-            decode_call(&doc(b"<?xml version=\"1.0\" encoding=\"KOI8-R\"?>", b"x")),
-            Err(DecodeError::UnsupportedEncoding {
-                encoding: "KOI8-R".to_owned()
-            })
+            decode_call(&bad_utf8).map_err(|e| match e {
+                DecodeError::InvalidUtf8 { position } => Some(position),
+                _ => None,
+            }),
+            Err(position)
+        );
+        assert_eq!(
+            DecodeError::InvalidBytes { encoding: "EUC-JP" }.to_string(),
+            "invalid EUC-JP byte sequence"
         );
     }
 

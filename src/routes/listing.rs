@@ -3,6 +3,7 @@
 use axum::Json;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
+use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 
 use crate::canonical::canonicalize;
@@ -58,7 +59,7 @@ impl<'a> From<&'a Mention> for PublicMention<'a> {
 pub(crate) async fn list_mentions(
     State(state): State<AppState>,
     query: Result<Query<ListQuery>, QueryRejection>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Response, ApiError> {
     let Query(query) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
     let target =
         canonicalize(&query.target).map_err(|e| ApiError::BadRequest(format!("target: {e}")))?;
@@ -80,12 +81,20 @@ pub(crate) async fn list_mentions(
     })
     .await
     .map_err(|_| ApiError::Internal)??;
-    let mentions: Vec<PublicMention<'_>> = page.mentions.iter().map(PublicMention::from).collect();
-    Ok(Json(serde_json::json!({
-        "target": target.as_str(),
-        "mentions": mentions,
-        "next": page.next.map(encode_cursor),
-    })))
+    Ok(Json(Listing {
+        target: target.to_string(),
+        mentions: page.mentions.iter().map(PublicMention::from).collect(),
+        next: page.next.map(encode_cursor),
+    })
+    .into_response())
+}
+
+/// One page of an article's listing, fields in the documented order.
+#[derive(Debug, Serialize)]
+pub(crate) struct Listing<'a> {
+    target: String,
+    mentions: Vec<PublicMention<'a>>,
+    next: Option<String>,
 }
 
 /// Cursors are opaque to clients: the last id seen, in hex, behind a version letter.
