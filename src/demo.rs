@@ -4,7 +4,7 @@
 //! and Italian blogs, sends both pingbacks through the real XML-RPC endpoint over HTTP, and
 //! prints the article's listing the way a blog shows it.
 
-use std::collections::BTreeMap;
+use std::net::SocketAddr;
 
 use anyhow::{Context, bail};
 
@@ -17,6 +17,29 @@ use crate::xmlrpc::{self, MethodCall, MethodResponse, Value};
 pub const SEED_TARGET: &str = "https://checkpointasia.net/putins-declaration-of-victory-in-syria-opens-door-for-russian-strikes-on-isis-in-libya/";
 const FRENCH_REPOST: &str = "http://fr.example.org/2017/12/12/poutine-victoire-syrie-libye/";
 const ITALIAN_REPOST: &str = "http://it.example.org/2017/12/13/putin-vittoria-siria-libia/";
+
+/// The configuration of the seed scenario: the seed article's site (auto moderation), and a
+/// fetcher that reaches `hosts` at the loopback `origin`. The demo and the tests share it.
+pub fn seed_config(origin: SocketAddr, hosts: &[&str]) -> Config {
+    Config {
+        fetch: FetchConfig {
+            // The seed blogs live on loopback; a real deployment keeps this false.
+            allow_private: true,
+            resolve: hosts
+                .iter()
+                .map(|host| ((*host).to_owned(), origin.to_string()))
+                .collect(),
+            ..FetchConfig::default()
+        },
+        sites: vec![SiteConfig {
+            name: "checkpointasia".to_owned(),
+            targets: vec!["https://checkpointasia.net/".to_owned()],
+            moderation: ModerationMode::Auto,
+            token: None,
+        }],
+        ..Config::default()
+    }
+}
 
 /// Runs the demo and prints what happens.
 pub async fn run() -> anyhow::Result<()> {
@@ -37,10 +60,6 @@ pub async fn run() -> anyhow::Result<()> {
             include_bytes!("../tests/fixtures/seed/repost-it.latin1.html").as_slice(),
         ),
     );
-    let resolve: BTreeMap<String, String> = ["fr.example.org", "it.example.org"]
-        .into_iter()
-        .map(|host| (host.to_owned(), origin.addr().to_string()))
-        .collect();
 
     let data_dir = std::env::temp_dir().join(format!("linkback-demo-{}", std::process::id()));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
@@ -48,19 +67,7 @@ pub async fn run() -> anyhow::Result<()> {
     let config = Config {
         listen: addr.to_string(),
         data_dir: data_dir.clone(),
-        fetch: FetchConfig {
-            // The demo's blogs live on loopback; a real deployment keeps this false.
-            allow_private: true,
-            resolve,
-            ..FetchConfig::default()
-        },
-        sites: vec![SiteConfig {
-            name: "checkpointasia".to_owned(),
-            targets: vec!["https://checkpointasia.net/".to_owned()],
-            moderation: ModerationMode::Auto,
-            token: None,
-        }],
-        ..Config::default()
+        ..seed_config(origin.addr(), &["fr.example.org", "it.example.org"])
     };
     config.validate()?;
     let state = AppState::build(config, &data_dir)?;

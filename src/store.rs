@@ -175,6 +175,13 @@ impl Drop for Inner {
     }
 }
 
+impl Inner {
+    /// The trees a new mention touches, for transactions over all of them.
+    fn all_trees(&self) -> (&sled::Tree, &sled::Tree, &sled::Tree, &sled::Tree) {
+        (&self.mentions, &self.pairs, &self.by_target, &self.queue)
+    }
+}
+
 impl Store {
     /// Opens (or creates) the database in `dir`.
     pub fn open(dir: &Path, cache_bytes: u64) -> Result<Self, StoreError> {
@@ -302,12 +309,8 @@ impl Store {
     pub fn reserve(&self, new: &NewMention) -> Result<Reservation, ReserveError> {
         let inner = &*self.inner;
         let pair = keys::pair_key(&new.target_key, &new.source_key);
-        let result = (
-            &inner.mentions,
-            &inner.pairs,
-            &inner.by_target,
-            &inner.queue,
-        )
+        let result = inner
+            .all_trees()
             .transaction(|(mentions, pairs, by_target, queue)| {
                 let now = now_ms();
                 if let Some(id_bytes) = pairs.get(&pair)? {
@@ -368,12 +371,8 @@ impl Store {
     /// left in the queue.
     pub fn undo_reservation(&self, reservation: &Reservation) -> Result<(), StoreError> {
         let inner = &*self.inner;
-        let result = (
-            &inner.mentions,
-            &inner.pairs,
-            &inner.by_target,
-            &inner.queue,
-        )
+        let result = inner
+            .all_trees()
             .transaction(|(mentions, pairs, by_target, queue)| {
                 let key = keys::mention_key(reservation.id());
                 queue.remove(&key)?;

@@ -522,3 +522,29 @@ async fn the_default_guard_never_fetches_from_loopback() {
     );
     server.stop().await;
 }
+
+#[tokio::test]
+async fn concurrent_identical_pings_register_once_and_different_ones_all_land() {
+    let server = TestServer::start().await;
+    let target = server.seed.target.clone();
+    let identical = futures_util::future::join_all((0..50).map(|_| server.ping(FR, &target))).await;
+    let successes = identical.iter().filter(|r| r.is_ok()).count();
+    let duplicates = identical
+        .iter()
+        .filter(|r| matches!(r, Err(f) if f.code == 48))
+        .count();
+    assert_eq!((successes, duplicates), (1, 49), "{identical:?}");
+
+    let sources: Vec<String> = (0..50)
+        .map(|i| format!("http://blog.example.net/many/{i}/"))
+        .collect();
+    for source in &sources {
+        server.origin.put(source, page_linking(&target));
+    }
+    let different =
+        futures_util::future::join_all(sources.iter().map(|s| server.ping(s, &target))).await;
+    assert!(different.iter().all(Result::is_ok), "{different:?}");
+    let listed = server.listing(&target).await;
+    assert_eq!(listed.len(), 1 + 50, "all land, once each");
+    server.stop().await;
+}

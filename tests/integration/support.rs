@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use linkback::config::{Config, FetchConfig, ModerationMode, SiteConfig};
+use linkback::config::Config;
 use linkback::origin::{Origin, OriginPage};
 use linkback::state::AppState;
 use linkback::xmlrpc::{self, Fault, MethodCall, MethodResponse, Value};
@@ -97,25 +97,10 @@ pub(crate) struct TestServer {
 /// The configuration every test starts from: one site (the seed article's), loopback allowed,
 /// the origin's host names resolved to it.
 pub(crate) fn test_config(origin: &Origin) -> Config {
-    Config {
-        listen: "127.0.0.1:0".to_owned(),
-        fetch: FetchConfig {
-            allow_private: true,
-            timeout_ms: 3_000,
-            resolve: ORIGIN_HOSTS
-                .iter()
-                .map(|host| ((*host).to_owned(), origin.addr().to_string()))
-                .collect(),
-            ..FetchConfig::default()
-        },
-        sites: vec![SiteConfig {
-            name: "checkpointasia".to_owned(),
-            targets: vec!["https://checkpointasia.net/".to_owned()],
-            moderation: ModerationMode::Auto,
-            token: None,
-        }],
-        ..Config::default()
-    }
+    let mut config = linkback::demo::seed_config(origin.addr(), &ORIGIN_HOSTS);
+    config.listen = "127.0.0.1:0".to_owned();
+    config.fetch.timeout_ms = 3_000;
+    config
 }
 
 impl TestServer {
@@ -209,10 +194,11 @@ impl TestServer {
         (status, serde_json::from_slice(&body).unwrap_or(Json::Null))
     }
 
-    /// The public listing of one article.
+    /// The public listing of one article (one page of the largest size).
     pub(crate) async fn listing(&self, target: &str) -> Vec<Json> {
         let query = url::form_urlencoded::Serializer::new(String::new())
             .append_pair("target", target)
+            .append_pair("limit", "500")
             .finish();
         let (status, json) = self.get_json(&format!("/api/mentions?{query}")).await;
         assert_eq!(status, 200, "listing answers 200: {json}");
