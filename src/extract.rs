@@ -1,14 +1,19 @@
 //! PURE: (decoded page, its URL, the target) → the title, author and excerpt around the first
-//! link to the target, or [`Extraction::NoLink`].
+//! link to the target, [`Extraction::NoLink`], or [`Extraction::Gone`] for a page that
+//! declares itself deleted.
 //!
 //! One pass of the html5gum tokenizer (with naive state switching, so `<script>`, `<style>`,
 //! `<title>` and `<textarea>` are raw text) feeds a small open-element stack; no DOM is built.
-//! A link counts only where a browser would follow it: inside a real `<a href>` or
-//! `<area href>`, never in a comment, a script, an attribute or plain text. URLs are compared
-//! only after [`crate::canonical::canonicalize_url`], so equality here means the same resource.
-//! Charset decoding is not done here: see `fetch::charset`.
+//! A link counts only where a browser would follow it: in the URL attribute of a real element
+//! the protocol's [`LinkRule`] names, never in a comment, a script, another attribute or plain
+//! text. URLs are compared only after [`crate::canonical::canonicalize_url`], so equality here
+//! means the same resource. Webmention sources may also be JSON or plain text
+//! ([`extract_document`]); those readers live in `json` and `plain`. Charset decoding is not
+//! done here: see `fetch::charset`.
 
+mod json;
 mod link;
+mod plain;
 mod tag;
 mod text;
 
@@ -19,6 +24,7 @@ use html5gum::emitters::callback::{CallbackEmitter, CallbackEvent};
 use html5gum::{Span, Tokenizer};
 use url::Url;
 
+pub use json::MAX_JSON_DEPTH;
 use link::TargetMatcher;
 use tag::{Scope, Tag};
 
@@ -51,21 +57,87 @@ pub enum Extraction {
     Found(Found),
     /// The page has no link to the target that counts.
     NoLink,
+    /// The page declares itself deleted: an HTML page (under any rule) with a
+    /// `<meta http-equiv="Status" content="410 …">` outside comments, scripts and templates,
+    /// the IndieWeb convention webmention.rocks follows. It wins over a link on the same page.
+    /// A source answering HTTP 410 is the caller's to recognise; it never reaches here.
+    Gone,
 }
 
 /// Which markup counts as a link to the target. Each protocol names its own.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum LinkRule {
-    /// The `href` of `<a>` and `<area>` elements.
+    /// The `href` of `<a>` and `<area>` elements; HTML documents only.
     #[default]
     Pingback,
+    /// The URL attribute of every element that loads or links a resource: `href` of `<a>`,
+    /// `<area>` and `<link>`; `src` of `<img>`, `<audio>`, `<video>`, `<source>`, `<track>`,
+    /// `<iframe>` and `<embed>`; `data` of `<object>`. Only the attribute the element defines
+    /// counts (`<img href>` does not), and `srcset` never does: a candidate list is not "the
+    /// URL as sent". JSON and plain-text documents are read too (see [`extract_document`]).
+    Webmention,
 }
 
 impl LinkRule {
-    /// Whether a start tag named `tag` can carry a link under this rule (in its `href`).
+    /// The attribute (lower case) that carries a link on a start tag named `tag` under this
+    /// rule, if the element can link at all.
+    fn link_attribute(self, tag: Tag) -> Option<&'static [u8]> {
+        match (self, tag) {
+            (_, Tag::A | Tag::Area) | (LinkRule::Webmention, Tag::Link) => Some(b"href"),
+            (
+                LinkRule::Webmention,
+                Tag::Img
+                | Tag::Audio
+                | Tag::Video
+                | Tag::Source
+                | Tag::Track
+                | Tag::Iframe
+                | Tag::Embed,
+            ) => Some(b"src"),
+            (LinkRule::Webmention, Tag::Object) => Some(b"data"),
+            _ => None,
+        }
+    }
+
+    /// Whether a start tag named `tag` can carry a link under this rule.
     fn links_from(self, tag: Tag) -> bool {
-        match self {
-            LinkRule::Pingback => matches!(tag, Tag::A | Tag::Area),
+        self.link_attribute(tag).is_some()
+    }
+}
+
+/// How the fetched body is to be read, from its media type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Document {
+    /// HTML or XHTML, and anything not recognised as one of the others.
+    Html,
+    /// `application/json` or any `application/*+json` (JF2, ActivityStreams, JSON-LD…).
+    Json,
+    /// `text/plain`.
+    PlainText,
+}
+
+impl Document {
+    /// Reads the `Content-Type` header value (parameters and case ignored). `text/html`,
+    /// `application/xhtml+xml`, a missing header and every type not listed on the variants
+    /// are read as HTML, which is what browsers sniff most such pages as.
+    pub fn from_media_type(content_type: Option<&str>) -> Document {
+        let essence = content_type
+            .and_then(|value| value.split(';').next())
+            .unwrap_or_default()
+            .trim()
+            .to_ascii_lowercase();
+        match essence.as_str() {
+            "application/json" => Document::Json,
+            "text/plain" => Document::PlainText,
+            structured
+                if structured
+                    .strip_prefix("application/")
+                    .and_then(|subtype| subtype.strip_suffix("+json"))
+                    .is_some_and(|prefix| !prefix.is_empty()) =>
+            {
+                Document::Json
+            }
+            _ => Document::Html,
         }
     }
 }
@@ -78,10 +150,93 @@ pub fn extract(html: &str, page_url: &Url, target: &Url) -> Extraction {
     extract_with(html, page_url, target, LinkRule::Pingback)
 }
 
+/// Looks for the first link to `target` in a fetched body of any [`Document`] kind.
+///
+/// HTML goes through [`extract_with`]. JSON and plain text are webmention sources only (the
+/// Webmention spec, §3.2.2, says what counts in them); under [`LinkRule::Pingback`] they are
+/// [`Extraction::NoLink`]. In a JSON document a link is any string value that canonicalises to
+/// the target (the spec asks for exact equality; equality after canonicalisation is our rule,
+/// as for HTML); in plain text it is the target's canonical spelling as a substring, or a
+/// whitespace-separated `http(s)://` word that canonicalises to the target. A byte order mark
+/// at the start is ignored.
+pub fn extract_document(
+    body: &str,
+    document: Document,
+    page_url: &Url,
+    target: &Url,
+    rule: LinkRule,
+) -> Extraction {
+    match (document, rule) {
+        (Document::Html, _) => extract_with(body, page_url, target, rule),
+        (Document::Json | Document::PlainText, LinkRule::Pingback) => Extraction::NoLink,
+        (Document::Json, LinkRule::Webmention) => {
+            json::extract(body.trim_start_matches('\u{feff}'), page_url, target)
+        }
+        (Document::PlainText, LinkRule::Webmention) => {
+            plain::extract(body.trim_start_matches('\u{feff}'), page_url, target)
+        }
+    }
+}
+
+/// The text content of a snippet that may hold HTML, such as the `title`, `excerpt` and
+/// `blog_name` a trackback sender posts: tags and comments removed, character references
+/// decoded, the contents of `<script>`, `<style>`, `<noscript>` and `<template>` dropped,
+/// whitespace (NBSP included) collapsed to single spaces, both ends trimmed. Block elements
+/// and `<br>` separate words.
+///
+/// The result has at most `max_chars` chars: text that is longer is cut to the longest prefix
+/// of at most `max_chars - 1` chars that ends at a word end, then `…` (a hard cut when no word
+/// end fits); shorter text is returned whole.
+pub fn plain_text(fragment: &str, max_chars: usize) -> String {
+    let mut out = String::new();
+    let mut pending_space = false;
+    let mut tag = Tag::Other;
+    let mut raw_skip = false;
+    let mut template_depth = 0_usize;
+    // Text only ever grows at its end, so once it has more than `max_chars` chars (which more
+    // than `4 * max_chars` bytes guarantees) the cut below is decided.
+    let enough = max_chars.saturating_mul(4);
+    {
+        let mut emitter = CallbackEmitter::new(|event: CallbackEvent<'_>, _: Span<()>| {
+            match event {
+                CallbackEvent::OpenStartTag { name } => tag = Tag::from_name(name),
+                CallbackEvent::CloseStartTag { .. } => match tag {
+                    Tag::Script | Tag::Style | Tag::Noscript => raw_skip = true,
+                    Tag::Template => template_depth += 1,
+                    Tag::Br | Tag::Hr => pending_space = true,
+                    _ => pending_space |= tag.is_block(),
+                },
+                CallbackEvent::EndTag { name } => {
+                    // In raw text the tokenizer only emits the element's own end tag.
+                    raw_skip = false;
+                    match Tag::from_name(name) {
+                        Tag::Template => template_depth = template_depth.saturating_sub(1),
+                        Tag::Br => pending_space = true,
+                        ended => pending_space |= ended.is_block(),
+                    }
+                }
+                CallbackEvent::String { value } if !raw_skip && template_depth == 0 => {
+                    let value = String::from_utf8_lossy(value);
+                    text::collapse_into(&mut out, &value, &mut pending_space);
+                    if out.len() > enough {
+                        return Some(());
+                    }
+                }
+                _ => {}
+            }
+            None
+        });
+        emitter.naively_switch_states(true);
+        let _stopped_early = Tokenizer::new_with_emitter(fragment, emitter).next();
+    }
+    text::shorten_total(&out, max_chars)
+}
+
 /// [`extract`] with the link rule of another protocol.
 pub fn extract_with(html: &str, page_url: &Url, target: &Url, rule: LinkRule) -> Extraction {
     let base = document_base(html, page_url);
     let mut scanner = Scanner::new(base.as_ref().unwrap_or(page_url), target, rule);
+    scanner.may_be_gone = may_declare_gone(html);
     {
         let mut emitter =
             CallbackEmitter::new(|event: CallbackEvent<'_>, _: Span<()>| scanner.on_event(&event));
@@ -159,6 +314,29 @@ fn document_base(html: &str, page_url: &Url) -> Option<Url> {
     page_url.join(href?.as_str()).ok()
 }
 
+/// Whether `html` could hold a `<meta http-equiv="Status" content="410 …">`: it names
+/// `http-equiv` somewhere, and `410` appears literally or one of its digits is written as a
+/// numeric character reference. Only when it could must the scan read the page to its end.
+fn may_declare_gone(html: &str) -> bool {
+    let bytes = html.as_bytes();
+    let names_http_equiv = bytes
+        .windows(b"http-equiv".len())
+        .any(|window| window.eq_ignore_ascii_case(b"http-equiv"));
+    names_http_equiv
+        && (html.contains("410")
+            || html.split("&#").skip(1).any(|reference| {
+                let (digits, radix) = match reference.strip_prefix(['x', 'X']) {
+                    Some(hex) => (hex, 16),
+                    None => (reference, 10),
+                };
+                let end = digits
+                    .find(|c: char| !c.is_digit(radix))
+                    .unwrap_or(digits.len());
+                u32::from_str_radix(&digits[..end], radix)
+                    .is_ok_and(|code| matches!(char::from_u32(code), Some('4' | '1' | '0')))
+            }))
+}
+
 /// An element on the open-element stack.
 #[derive(Debug, Clone, Copy)]
 struct Open {
@@ -170,11 +348,13 @@ struct Open {
 /// Which attribute of the current start tag the next attribute value belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Attr {
-    Href,
+    /// The attribute the [`LinkRule`] reads a link from on this element (`href`, `src`, `data`).
+    Url,
     Alt,
     Name,
     Property,
     Content,
+    HttpEquiv,
     Ignored,
 }
 
@@ -189,17 +369,18 @@ struct Slot {
 /// to tag, so reading attributes allocates nothing in the steady state.
 #[derive(Debug, Default)]
 struct Attrs {
-    slots: [Slot; 5],
+    slots: [Slot; 6],
 }
 
 impl Attrs {
     fn index(attr: Attr) -> Option<usize> {
         match attr {
-            Attr::Href => Some(0),
+            Attr::Url => Some(0),
             Attr::Alt => Some(1),
             Attr::Name => Some(2),
             Attr::Property => Some(3),
             Attr::Content => Some(4),
+            Attr::HttpEquiv => Some(5),
             Attr::Ignored => None,
         }
     }
@@ -304,6 +485,10 @@ struct Scanner<'a> {
     h1: Option<Range<usize>>,
     author: Option<String>,
     site_name: Option<String>,
+    /// The page may declare itself gone further on, so the scan cannot stop early.
+    may_be_gone: bool,
+    /// A `<meta http-equiv="Status" content="410 …">` was seen.
+    gone: bool,
     done: bool,
 }
 
@@ -335,6 +520,8 @@ impl<'a> Scanner<'a> {
             h1: None,
             author: None,
             site_name: None,
+            may_be_gone: true,
+            gone: false,
             done: false,
         }
     }
@@ -353,11 +540,14 @@ impl<'a> Scanner<'a> {
             }
             CallbackEvent::AttributeName { name } if self.in_start_tag => {
                 let attr = match (self.current_tag, name) {
-                    (Tag::A | Tag::Area, b"href") => Attr::Href,
                     (Tag::Img | Tag::Area, b"alt") => Attr::Alt,
                     (Tag::Meta, b"name") => Attr::Name,
                     (Tag::Meta, b"property") => Attr::Property,
                     (Tag::Meta, b"content") => Attr::Content,
+                    (Tag::Meta, b"http-equiv") => Attr::HttpEquiv,
+                    (tag, name) if self.rule.link_attribute(tag) == Some(name) => Attr::Url,
+                    // Any other element that links by itself lends its alt as link text.
+                    (tag, b"alt") if tag != Tag::A && self.rule.links_from(tag) => Attr::Alt,
                     _ => Attr::Ignored,
                 };
                 self.current_attr = self.attrs.start(attr);
@@ -376,7 +566,11 @@ impl<'a> Scanner<'a> {
             CallbackEvent::String { value } => self.characters(value),
             _ => {}
         }
-        self.done = self.block.is_some() && self.title_final && self.author.is_some();
+        self.done = self.gone
+            || (!self.may_be_gone
+                && self.block.is_some()
+                && self.title_final
+                && self.author.is_some());
         self.done.then_some(())
     }
 
@@ -415,20 +609,21 @@ impl<'a> Scanner<'a> {
                 self.raw = Some(if first { Raw::Title } else { Raw::Skip });
             }
             Tag::Meta => self.meta(),
-            Tag::Img if matches!(self.link, Link::Open { .. }) && self.link_alt.is_none() => {
-                self.link_alt = self.attrs.non_blank(Attr::Alt);
-            }
             Tag::A => {
                 self.close_link();
                 if self.rule.links_from(tag) && self.is_target_link() {
                     self.open_link();
                 }
             }
-            Tag::Area if self.rule.links_from(tag) && self.is_target_link() => {
-                // A void element: its alt text stands for the link text.
+            _ if self.rule.links_from(tag) && self.is_target_link() => {
+                // An element without link text (`<area>`, `<img>`, `<video>`…): its alt, if
+                // any, stands for the link text; its content, if any, is text after it.
                 self.link_alt = self.attrs.non_blank(Attr::Alt);
                 self.open_link();
                 self.close_link();
+            }
+            Tag::Img if matches!(self.link, Link::Open { .. }) && self.link_alt.is_none() => {
+                self.link_alt = self.attrs.non_blank(Attr::Alt);
             }
             _ => {}
         }
@@ -509,6 +704,10 @@ impl<'a> Scanner<'a> {
                 .get(attr)
                 .is_some_and(|v| v.trim().eq_ignore_ascii_case(want))
         };
+        if is(Attr::HttpEquiv, "status") && self.template_depth == 0 {
+            self.gone |= content.trim_start().starts_with("410");
+            return;
+        }
         let slot = if is(Attr::Name, "author") {
             &mut self.author
         } else if is(Attr::Property, "og:title") {
@@ -523,12 +722,12 @@ impl<'a> Scanner<'a> {
         }
     }
 
-    /// Whether the current `<a>`/`<area>` links to the target and is the first to do so.
+    /// Whether the current start tag links to the target and is the first to do so.
     fn is_target_link(&self) -> bool {
         if self.link != Link::Searching || self.template_depth > 0 {
             return false;
         }
-        let Some(href) = self.attrs.get(Attr::Href) else {
+        let Some(href) = self.attrs.get(Attr::Url) else {
             return false;
         };
         self.matcher.matches(href)
@@ -632,6 +831,9 @@ impl<'a> Scanner<'a> {
     }
 
     fn finish(mut self, page_url: &Url) -> Extraction {
+        if self.gone {
+            return Extraction::Gone;
+        }
         if self.link == Link::Searching {
             return Extraction::NoLink;
         }
@@ -731,7 +933,7 @@ mod tests {
     fn found(page: &str, target: &str, html: &str) -> Found {
         match run(page, target, html) {
             Extraction::Found(found) => found,
-            Extraction::NoLink => panic!("no link found in {html:?}"),
+            other => panic!("no link found in {html:?}: {other:?}"),
         }
     }
 
@@ -896,6 +1098,7 @@ mod tests {
             let got = match run(page, target, html) {
                 Extraction::Found(found) => Some(found.excerpt),
                 Extraction::NoLink => None,
+                Extraction::Gone => panic!("case {name}: gone"),
             };
             assert_eq!(got.as_deref(), want, "case: {name}");
         }
@@ -1081,6 +1284,215 @@ mod tests {
         }
     }
 
+    fn run_with(rule: LinkRule, html: &str) -> Extraction {
+        extract_with(&html.replace("{t}", TARGET), &url(PAGE), &url(TARGET), rule)
+    }
+
+    /// (what the page shows, HTML, the excerpt under the webmention rule or `None`).
+    #[rustfmt::skip]
+    const WEBMENTION_LINKS: &[(&str, &str, Option<&str>)] = &[
+        ("a href", "<p>See <a href={t}>this</a>.</p>", Some("See this.")),
+        ("img src with alt", "<p>Photo <img src={t} alt=\" A  sunset \"> here</p>", Some("Photo A sunset here")),
+        ("img src without alt", "<p>Photo <img src=\"../post/\"> here</p>", Some("Photo here")),
+        ("video src", "<p>Clip <video src={t} controls></video> end</p>", Some("Clip end")),
+        ("audio src", "<p>Song <audio src={t}></audio> end</p>", Some("Song end")),
+        ("source src inside video, block is the figure",
+            "<p>before</p><figure><video controls><source src=/other.webm><source src={t} type=video/mp4>\
+             </video><figcaption>My clip</figcaption></figure><p>after</p>",
+            Some("My clip")),
+        ("track src", "<div>Subs <video><track src={t} kind=captions></video></div>", Some("Subs")),
+        ("link href in the head: the page's text follows it",
+            "<head><link rel=in-reply-to href={t}></head><body><p>Body text</p></body>", Some("Body text")),
+        ("iframe src", "<p>Embedded: <iframe src={t}></iframe> done</p>", Some("Embedded: done")),
+        ("embed src", "<p>Embed <embed src={t}> done</p>", Some("Embed done")),
+        ("object data", "<p>Obj <object data={t} type=text/html></object> end</p>", Some("Obj end")),
+        ("area href with alt", "<p>Click <map name=m><area href={t} alt=region></map> now</p>",
+            Some("Click region now")),
+        ("base applies to src", "<head><base href=https://example.com/></head><p><img src=post/ alt=x></p>",
+            Some("x")),
+        ("first in document order wins",
+            "<p>one <img src={t} alt=first></p><p>two <a href={t}>second</a></p>", Some("one first")),
+        ("img of the target inside a link elsewhere",
+            "<p>See <a href=/gallery><img src={t} alt=pic> more</a> here</p>", Some("See pic more here")),
+        // What does not count.
+        ("target only as a's text", "<p><a href=/x>{t}</a> and {t}</p>", None),
+        ("target only in srcset", "<p><img srcset=\"{t} 2x, {t}#1 1x\" src=/other.jpg></p>", None),
+        ("attribute the element does not define",
+            "<p><img href={t}><a src={t}>x</a><object src={t}></object><video poster={t}></video></p>", None),
+        ("link only in a comment", "<p>x <!-- <img src={t}> <link href={t}> --></p>", None),
+        ("link only in a script", "<p>x</p><script>var i = '<img src=\"{t}\">';</script>", None),
+        ("link only in a template or noscript",
+            "<template><img src={t}></template><noscript><img src={t}></noscript>", None),
+        ("link to another URL", "<p><img src=https://example.com/post/2 alt=x></p>", None),
+    ];
+
+    #[test]
+    fn webmention_links_in_html() {
+        for &(name, html, want) in WEBMENTION_LINKS {
+            let got = match run_with(LinkRule::Webmention, html) {
+                Extraction::Found(found) => Some(found.excerpt),
+                Extraction::NoLink => None,
+                Extraction::Gone => panic!("case {name}: gone"),
+            };
+            assert_eq!(got.as_deref(), want, "case: {name}");
+        }
+    }
+
+    #[test]
+    fn pingback_rule_ignores_media_and_link_elements() {
+        for html in [
+            "<p><img src={t} alt=x></p>",
+            "<head><link rel=in-reply-to href={t}></head><p>x</p>",
+            "<p><video src={t}></video><iframe src={t}></iframe><object data={t}></object></p>",
+        ] {
+            assert_eq!(
+                run_with(LinkRule::Pingback, html),
+                Extraction::NoLink,
+                "{html}"
+            );
+            assert_eq!(run(PAGE, TARGET, html), Extraction::NoLink, "{html}");
+        }
+    }
+
+    /// (what the page shows, HTML, whether it is gone, else whether the link is found).
+    #[rustfmt::skip]
+    const DELETION_MARKERS: &[(&str, &str, &str)] = &[
+        ("meta 410, no link", "<head><meta http-equiv=\"Status\" content=\"410 Gone\"></head><p>Deleted</p>", "gone"),
+        ("meta 410 wins over a link",
+            "<head><meta http-equiv=Status content=\"410 Gone\"></head><p><a href={t}>x</a></p>", "gone"),
+        ("names in any case, bare 410", "<META HTTP-EQUIV=\" status \" CONTENT=\" 410\"><p><a href={t}>x</a></p>",
+            "gone"),
+        ("meta 410 late in the body, after everything else was found",
+            "<head><title>T</title><meta name=author content=A></head><p><a href={t}>x</a></p><p>y</p>\
+             <div><meta http-equiv=Status content=\"410 Gone\"></div>", "gone"),
+        ("410 written as character references",
+            "<title>T</title><meta name=author content=A><p><a href={t}>x</a></p>\
+             <meta http-equiv=Status content=\"&#52;&#x31;0 Gone\">", "gone"),
+        ("meta 200", "<head><meta http-equiv=Status content=\"200 OK\"></head><p><a href={t}>x</a></p>", "found"),
+        ("another http-equiv with 410 in it",
+            "<meta http-equiv=refresh content=\"410; url=/x\"><p><a href={t}>x</a></p>", "found"),
+        ("status without content", "<meta http-equiv=Status><p><a href={t}>x</a></p>", "found"),
+        ("meta 410 inside a comment",
+            "<!-- <meta http-equiv=\"Status\" content=\"410 Gone\"> --><p><a href={t}>x</a></p>", "found"),
+        ("meta 410 inside a script or template",
+            "<script>'<meta http-equiv=Status content=410>'</script><template><meta http-equiv=Status \
+             content=410></template><p><a href={t}>x</a></p>", "found"),
+        ("meta 410 inside a comment, no link", "<!-- <meta http-equiv=Status content=410> --><p>x</p>", "nolink"),
+    ];
+
+    #[test]
+    fn deletion_markers() {
+        for &(name, html, want) in DELETION_MARKERS {
+            for rule in [LinkRule::Pingback, LinkRule::Webmention] {
+                let got = match run_with(rule, html) {
+                    Extraction::Found(_) => "found",
+                    Extraction::NoLink => "nolink",
+                    Extraction::Gone => "gone",
+                };
+                assert_eq!(got, want, "case: {name} under {rule:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn gone_pre_check_is_a_superset() {
+        let cases = [
+            ("<meta http-equiv=Status content=410>", true),
+            ("<meta HTTP-EQUIV=Status content='&#52;10'>", true),
+            ("<meta http-equiv=Status content='4&#X31;0'>", true),
+            ("<meta http-equiv=Status content='41&#048;'>", true),
+            ("<meta http-equiv=Status content='200'> &#8217;", false),
+            ("<meta name=Status content=410>", false),
+            ("", false),
+        ];
+        for (html, want) in cases {
+            assert_eq!(may_declare_gone(html), want, "{html}");
+        }
+    }
+
+    #[test]
+    fn documents_from_media_types() {
+        let cases = [
+            (None, Document::Html),
+            (Some(""), Document::Html),
+            (Some("text/html"), Document::Html),
+            (Some("text/html; charset=utf-8"), Document::Html),
+            (Some("application/xhtml+xml"), Document::Html),
+            (Some("application/json"), Document::Json),
+            (Some(" Application/JSON ; charset=UTF-8"), Document::Json),
+            (Some("application/jf2+json"), Document::Json),
+            (Some("application/activity+json"), Document::Json),
+            (Some("application/ld+json; profile=x"), Document::Json),
+            (Some("application/+json"), Document::Html),
+            (Some("text/json"), Document::Html),
+            (Some("text/plain"), Document::PlainText),
+            (Some("TEXT/PLAIN;charset=iso-8859-1"), Document::PlainText),
+            (Some("text/markdown"), Document::Html),
+            (Some("image/png"), Document::Html),
+        ];
+        for (content_type, want) in cases {
+            assert_eq!(
+                Document::from_media_type(content_type),
+                want,
+                "{content_type:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn html_documents_take_the_rule() {
+        let html = format!("<p>x <img src={TARGET} alt=pic></p>");
+        let read = |rule| extract_document(&html, Document::Html, &url(PAGE), &url(TARGET), rule);
+        assert_eq!(read(LinkRule::Pingback), Extraction::NoLink);
+        assert!(matches!(read(LinkRule::Webmention), Extraction::Found(f) if f.excerpt == "x pic"));
+    }
+
+    /// (what the snippet shows, the snippet, its text).
+    #[rustfmt::skip]
+    const PLAIN_TEXTS: &[(&str, &str, &str)] = &[
+        ("plain words", "  spaced \n\t out  ", "spaced out"),
+        ("tags stripped", "<b>Hello</b>, <a href=\"/x\">wor<i>ld</i></a>!", "Hello, world!"),
+        ("entities", "Tom &amp; Jerry &lt;3 &eacute;t&#233; &#x2014; &quot;q&quot;", "Tom & Jerry <3 été — \"q\""),
+        ("bare ampersands and brackets", "AT&T: x < y and y > z", "AT&T: x < y and y > z"),
+        ("script, style, noscript and template dropped",
+            "a<script>alert('<b>x</b>')</script>b<style>p{}</style>c<noscript>d</noscript>\
+             <template>e</template>f", "abcf"),
+        ("comments dropped", "<!-- hidden -->shown<!---->", "shown"),
+        ("blocks and br separate words", "<p>one</p><p>two</p>three<br>four<div>five</div>six", "one two three four five six"),
+        ("NBSP collapsed", "a&nbsp;&nbsp;b\u{a0} c", "a b c"),
+        ("empty", "", ""),
+        ("only markup", "<p> <br> </p>", ""),
+    ];
+
+    #[test]
+    fn plain_text_of_snippets() {
+        for &(name, snippet, want) in PLAIN_TEXTS {
+            assert_eq!(plain_text(snippet, 1000), want, "case: {name}");
+        }
+    }
+
+    #[test]
+    fn plain_text_cuts_exactly() {
+        let cases = [
+            ("abc def", 7, "abc def"),
+            ("abc def", 6, "abc…"),
+            ("abc def ghi", 8, "abc def…"),
+            ("abc def ghi", 9, "abc def…"),
+            ("abcdefgh", 5, "abcd…"),
+            ("<b>abc</b> <i>def</i>", 5, "abc…"),
+            ("é é é", 4, "é é…"),
+            ("ab", 2, "ab"),
+            ("abc", 1, "…"),
+            ("abc", 0, ""),
+            ("", 0, ""),
+        ];
+        for (snippet, max, want) in cases {
+            let got = plain_text(snippet, max);
+            assert_eq!(got, want, "{snippet:?} within {max}");
+            assert!(got.chars().count() <= max);
+        }
+    }
+
     proptest! {
         #[test]
         fn never_panics(html in any::<String>()) {
@@ -1116,6 +1528,75 @@ mod tests {
             if text.chars().count() <= MAX_CONTEXT_CHARS {
                 prop_assert!(found.excerpt.contains(&words));
             }
+        }
+    }
+
+    fn document() -> impl Strategy<Value = Document> {
+        prop_oneof![
+            Just(Document::Html),
+            Just(Document::Json),
+            Just(Document::PlainText)
+        ]
+    }
+
+    fn rule() -> impl Strategy<Value = LinkRule> {
+        prop_oneof![Just(LinkRule::Pingback), Just(LinkRule::Webmention)]
+    }
+
+    proptest! {
+        #[test]
+        fn extract_document_never_panics(body in any::<String>(), document in document(), rule in rule()) {
+            let _ = extract_document(&body, document, &url(PAGE), &url(TARGET), rule);
+        }
+
+        #[test]
+        fn extract_document_never_panics_near_the_target(
+            before in "[\\[\\]{}\":, a-z0-9\n.()<>&=/#'-]{0,60}",
+            after in "[\\[\\]{}\":, a-z0-9\n.()<>&=/#'-]{0,60}",
+            spelling in prop_oneof![
+                Just(TARGET), Just("HTTPS://example.com:443/post/#x"), Just("/post/"), Just("https://example.com/post"),
+            ],
+            document in document(),
+            rule in rule(),
+        ) {
+            let body = format!("{before}{spelling}{after}");
+            let _ = extract_document(&body, document, &url(PAGE), &url(TARGET), rule);
+        }
+
+        #[test]
+        fn finds_a_media_link_in_plain_words(
+            before in "[a-zé ]{0,300}",
+            alt in "[a-zé ]{0,150}",
+            after in "[a-zé ]{0,300}",
+            tag in prop_oneof![Just("img src"), Just("video src"), Just("iframe src"), Just("object data")],
+        ) {
+            let html = format!("<p>{before}<{tag}=\"{TARGET}\" alt=\"{alt}\">{after}</p>");
+            let found = match run_with(LinkRule::Webmention, &html) {
+                Extraction::Found(found) => found,
+                other => panic!("the link must be found: {other:?}"),
+            };
+            prop_assert!(found.excerpt.chars().count() <= 3 * MAX_CONTEXT_CHARS + 3, "{}", found.excerpt);
+            prop_assert!(!found.excerpt.contains("  "));
+            prop_assert_eq!(found.excerpt.trim(), &found.excerpt);
+        }
+
+        #[test]
+        fn plain_text_never_panics_nor_overflows(snippet in any::<String>(), max in 0_usize..300) {
+            let text = plain_text(&snippet, max);
+            prop_assert!(text.chars().count() <= max);
+            prop_assert_eq!(text::shorten_total(&plain_text(&snippet, usize::MAX), max), text);
+        }
+
+        #[test]
+        fn plain_text_of_markup_soup(
+            snippet in "(<[/!a-zA-Z]{0,8}[ a-z=\"'/&;#]{0,12}>?|[a-z &;<>\u{a0}é]{0,6}){0,40}",
+            max in 0_usize..120,
+        ) {
+            let text = plain_text(&snippet, max);
+            prop_assert!(text.chars().count() <= max);
+            prop_assert!(!text.contains("  "));
+            prop_assert_eq!(text.trim(), &text);
+            prop_assert_eq!(text::shorten_total(&plain_text(&snippet, usize::MAX), max), text);
         }
     }
 }

@@ -1,5 +1,6 @@
-//! Deciding whether an `href` points at the target: resolve against the document base,
-//! canonicalise, compare for equality.
+//! Deciding whether a link attribute (`href`, or `src`/`data` under the webmention rule)
+//! points at the target: resolve against the document base, canonicalise, compare for
+//! equality.
 //!
 //! Resolving allocates, and link-heavy pages have thousands of links to other hosts, so a
 //! cheap syntactic look at the scheme and host rejects most of them first. That pre-check may

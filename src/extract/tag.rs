@@ -74,6 +74,15 @@ pub(super) enum Tag {
     Svg,
     Template,
     Title,
+    // Elements whose URL attribute counts as a link under the webmention rule only.
+    Audio,
+    Embed,
+    Iframe,
+    Link,
+    Object,
+    Source,
+    Track,
+    Video,
     Other,
 }
 
@@ -143,6 +152,14 @@ impl Tag {
             b"noscript" => Self::Noscript,
             b"svg" => Self::Svg,
             b"template" => Self::Template,
+            b"audio" => Self::Audio,
+            b"embed" => Self::Embed,
+            b"iframe" => Self::Iframe,
+            b"link" => Self::Link,
+            b"object" => Self::Object,
+            b"source" => Self::Source,
+            b"track" => Self::Track,
+            b"video" => Self::Video,
             _ => Self::Other,
         }
     }
@@ -259,7 +276,7 @@ impl Tag {
         use Tag::*;
         matches!(
             self,
-            Base | Meta | Noscript | Script | Style | Template | Title | Head | Other
+            Base | Link | Meta | Noscript | Script | Style | Template | Title | Head | Other
         )
     }
 
@@ -336,7 +353,8 @@ mod tests {
             );
         }
         for name in [
-            "a", "span", "em", "br", "img", "center", "hr", "head", "x-custom",
+            "a", "span", "em", "br", "img", "center", "hr", "head", "x-custom", "link", "video",
+            "object", "iframe",
         ] {
             assert!(
                 !Tag::from_name(name.as_bytes()).is_block(),

@@ -88,8 +88,12 @@ pub(super) fn tail_at_word(s: &str, max: usize) -> &str {
 
 /// Collapsed `s` shortened to at most `max` chars in all, the ellipsis included: the longest
 /// prefix of at most `max - 1` chars that ends at a word end, then `…`; a hard cut at `max - 1`
-/// chars when no word end fits. Used for titles and authors.
+/// chars when no word end fits; empty when `max` is 0. Used for titles, authors and
+/// [`super::plain_text`].
 pub(super) fn shorten_total(s: &str, max: usize) -> String {
+    if max == 0 {
+        return String::new();
+    }
     if byte_after_chars(s, max).is_none() {
         return s.to_owned();
     }
@@ -193,6 +197,9 @@ mod tests {
         assert_eq!(shorten_total("abc def", 6), "abc…");
         assert_eq!(shorten_total("abcdefgh", 5), "abcd…");
         assert_eq!(shorten_total("ééé ààà", 6), "ééé…");
+        assert_eq!(shorten_total("abc", 1), "…");
+        assert_eq!(shorten_total("abc", 0), "");
+        assert_eq!(shorten_total("", 0), "");
         assert_eq!(shorten_link_text("abc def", 7), "abc def");
         assert_eq!(shorten_link_text("abc def", 6), "abc…");
         assert_eq!(shorten_link_text("abcdefgh", 5), "abcde…");
