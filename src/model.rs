@@ -111,8 +111,23 @@ pub struct Mention {
     pub verified_at_ms: Option<i64>,
     /// When the record last changed, Unix milliseconds.
     pub updated_at_ms: i64,
+    /// When the source went away or stopped linking, Unix milliseconds.
+    #[serde(default)]
+    pub deleted_at_ms: Option<i64>,
     /// The address the announcement came from.
     pub sender_ip: Option<IpAddr>,
+}
+
+/// What a sender says about its own page (TrackBack's `title`, `excerpt`, `blog_name`), already
+/// reduced to capped plain text. Preferred over what the page itself yields.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Claimed {
+    /// The page's title.
+    pub title: Option<String>,
+    /// An excerpt.
+    pub excerpt: Option<String>,
+    /// The blog's name.
+    pub author: Option<String>,
 }
 
 /// The current time in Unix milliseconds.

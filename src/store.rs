@@ -2,7 +2,7 @@
 //!
 //! Four trees hold the data: `mentions` (id → record), `pairs` (target‖source → id, the unique
 //! index), `by_target` (target‖id → (), one article's mentions in arrival order, so listing one
-//! article never scans another) and `queue` (id → (), mentions whose verification is not
+//! article never scans another) and `queue` (id → job, mentions whose verification is not
 //! finished; it survives restarts). Every change that touches several trees is one sled
 //! transaction, so a crash never leaves a record without its indexes or the reverse.
 //!
@@ -23,7 +23,9 @@ use sled::transaction::{
 };
 use tokio::sync::oneshot;
 
-use crate::model::{Mention, MentionId, Protocol, Status, now_ms};
+use serde::{Deserialize, Serialize};
+
+use crate::model::{Claimed, Mention, MentionId, Protocol, Status, now_ms};
 
 /// sled's page cache, in bytes of on-disk data. Its own default (1 GiB) is far more than a
 /// linkback service needs, and real memory use runs above this figure.
@@ -123,17 +125,41 @@ pub enum ReserveError {
     Store(#[from] StoreError),
 }
 
-/// What verification found, written by [`Store::finish_verified`].
-#[derive(Debug, Clone)]
-pub struct Verified {
-    /// Title of the source.
-    pub title: String,
-    /// Excerpt around the link.
-    pub excerpt: String,
-    /// Author, when known.
-    pub author: Option<String>,
-    /// The status the site's policy gives a verified mention.
-    pub status: Status,
+/// The work a queue entry stands for: which protocol's rules verify the source, and what the
+/// sender said about its page (a trackback's fields).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Job {
+    /// The protocol of the announcement being verified.
+    pub protocol: Option<Protocol>,
+    /// The sender's own title, excerpt and author, preferred over the page's.
+    #[serde(default)]
+    pub claimed: Claimed,
+}
+
+/// When a new announcement of a live (pending, approved, spam) pair is verified again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Resend {
+    /// Once this many milliseconds have passed since the last verification; before that it is
+    /// a duplicate.
+    After(i64),
+    /// Always (Webmention: a re-sent webmention is how a sender announces an update).
+    Always,
+}
+
+impl Resend {
+    fn allows(self, existing: &Mention, now: i64) -> bool {
+        match existing.status {
+            Status::Rejected | Status::Deleted => true,
+            Status::Queued => false,
+            Status::Pending | Status::Approved | Status::Spam => match self {
+                Self::Always => true,
+                Self::After(ms) => {
+                    let last = existing.verified_at_ms.unwrap_or(existing.received_at_ms);
+                    now.saturating_sub(last) >= ms
+                }
+            },
+        }
+    }
 }
 
 /// One page of a listing.
@@ -302,34 +328,42 @@ impl Store {
         }
     }
 
-    /// Registers a new announcement, atomically with its indexes and its queue entry.
+    /// Registers an announcement, atomically with its indexes and its queue entry (`job`).
     ///
-    /// A live record for the same (source, target) refuses it; a rejected or deleted one is put
-    /// back in the queue to be verified again.
-    pub fn reserve(&self, new: &NewMention) -> Result<Reservation, ReserveError> {
+    /// A pair whose verification is under way is refused, whatever `resend` says. An existing
+    /// rejected or deleted pair is verified again; a live one (pending, approved, spam) only as
+    /// `resend` allows. Re-verification leaves the status as it is (a listed mention stays
+    /// listed while its source is fetched again); the queue entry marks the work.
+    pub fn reserve(
+        &self,
+        new: &NewMention,
+        job: &Job,
+        resend: Resend,
+    ) -> Result<Reservation, ReserveError> {
         let inner = &*self.inner;
         let pair = keys::pair_key(&new.target_key, &new.source_key);
+        let job_bytes = serde_json::to_vec(job).unwrap_or_default();
         let result = inner
             .all_trees()
             .transaction(|(mentions, pairs, by_target, queue)| {
                 let now = now_ms();
                 if let Some(id_bytes) = pairs.get(&pair)? {
                     let id = keys::id_from_suffix(&id_bytes).ok_or_else(|| abort_damaged(0))?;
+                    let key = keys::mention_key(id);
                     let mut existing = read_in_tx(mentions, id)?;
-                    if existing.status.counts_as_registered() {
+                    let in_flight = queue.get(key)?.is_some();
+                    if in_flight || !resend.allows(&existing, now) {
                         return Err(ConflictableTransactionError::Abort(Abort::Registered(
                             Box::new(existing),
                         )));
                     }
                     let previous = Box::new(existing.clone());
-                    existing.status = Status::Queued;
-                    existing.reason = None;
                     existing.updated_at_ms = now;
                     if !existing.protocols.contains(&new.protocol) {
                         existing.protocols.push(new.protocol);
                     }
-                    mentions.insert(&keys::mention_key(id), record::encode(&existing))?;
-                    queue.insert(&keys::mention_key(id), &[])?;
+                    mentions.insert(&key, record::encode(&existing))?;
+                    queue.insert(&key, job_bytes.as_slice())?;
                     return Ok(Reservation::Again { id, previous });
                 }
                 let id = mentions.generate_id()?;
@@ -350,13 +384,14 @@ impl Store {
                     received_at_ms: now,
                     verified_at_ms: None,
                     updated_at_ms: now,
+                    deleted_at_ms: None,
                     sender_ip: new.sender_ip,
                 };
                 let key = keys::mention_key(id);
                 mentions.insert(&key, record::encode(&mention))?;
                 pairs.insert(pair.as_slice(), &key)?;
                 by_target.insert(keys::target_index_key(&new.target_key, id), &[])?;
-                queue.insert(&key, &[])?;
+                queue.insert(&key, job_bytes.as_slice())?;
                 Ok(Reservation::New(id))
             });
         result.map_err(|e| match e {
@@ -394,53 +429,28 @@ impl Store {
         result.map_err(|e| tx_error(e, reservation.id()))
     }
 
-    /// Records a successful verification and takes the mention out of the queue.
-    pub fn finish_verified(
+    /// Ends a verification round: applies `change` to the record and takes it out of the
+    /// queue, atomically.
+    pub fn finish(
         &self,
         id: MentionId,
-        verified: &Verified,
+        change: impl Fn(&mut Mention),
     ) -> Result<Mention, StoreError> {
-        self.update(id, |mention| {
-            let now = now_ms();
-            mention.title = Some(verified.title.clone());
-            mention.excerpt = Some(verified.excerpt.clone());
-            mention.author.clone_from(&verified.author);
-            mention.status = verified.status;
-            mention.reason = None;
-            mention.verified_at_ms = Some(now);
-            mention.updated_at_ms = now;
-        })
-    }
-
-    /// Records a failed verification (kept as `rejected` with its reason, visible to admins) and
-    /// takes the mention out of the queue.
-    pub fn finish_rejected(&self, id: MentionId, reason: &str) -> Result<Mention, StoreError> {
-        self.update(id, |mention| {
-            let now = now_ms();
-            mention.status = Status::Rejected;
-            mention.reason = Some(reason.to_owned());
-            mention.verified_at_ms = Some(now);
-            mention.updated_at_ms = now;
-        })
-    }
-
-    /// Applies `change` to a record atomically; the queue entry goes when the status leaves
-    /// `queued`.
-    fn update(&self, id: MentionId, change: impl Fn(&mut Mention)) -> Result<Mention, StoreError> {
         let inner = &*self.inner;
         let result = (&inner.mentions, &inner.queue).transaction(|(mentions, queue)| {
             let key = keys::mention_key(id);
             let mut mention = read_in_tx(mentions, id)?;
             change(&mut mention);
             mentions.insert(&key, record::encode(&mention))?;
-            if mention.status == Status::Queued {
-                queue.insert(&key, &[])?;
-            } else {
-                queue.remove(&key)?;
-            }
+            queue.remove(&key)?;
             Ok(mention)
         });
         result.map_err(|e| tx_error(e, id))
+    }
+
+    /// Whether a verification of `id` is waiting or under way.
+    pub fn is_queued(&self, id: MentionId) -> Result<bool, StoreError> {
+        Ok(self.inner.queue.contains_key(keys::mention_key(id))?)
     }
 
     /// One mention by id.
@@ -519,13 +529,18 @@ impl Store {
         Ok(Page { mentions, next })
     }
 
-    /// Ids of mentions whose verification has not finished, oldest first.
-    pub fn queued(&self) -> Result<Vec<MentionId>, StoreError> {
+    /// Mentions whose verification has not finished, oldest first, with their jobs. An entry
+    /// whose job cannot be read (written by an older build) is verified as a pingback.
+    pub fn queued(&self) -> Result<Vec<(MentionId, Job)>, StoreError> {
         self.inner
             .queue
             .iter()
-            .keys()
-            .map(|key| keys::id_from_suffix(&key?).ok_or_else(|| damaged_record(0)))
+            .map(|entry| {
+                let (key, value) = entry?;
+                let id = keys::id_from_suffix(&key).ok_or_else(|| damaged_record(0))?;
+                let job = serde_json::from_slice(&value).unwrap_or_default();
+                Ok((id, job))
+            })
             .collect()
     }
 
@@ -608,6 +623,8 @@ fn tx_error(error: TransactionError<Abort>, id: MentionId) -> StoreError {
 mod tests {
     use super::*;
 
+    const DAY_MS: i64 = 24 * 3600 * 1000;
+
     fn new_mention(source: &str, target: &str) -> NewMention {
         NewMention {
             site: "blog".to_owned(),
@@ -620,12 +637,22 @@ mod tests {
         }
     }
 
-    fn verified(status: Status) -> Verified {
-        Verified {
-            title: "t".to_owned(),
-            excerpt: "e".to_owned(),
-            author: None,
-            status,
+    fn job() -> Job {
+        Job {
+            protocol: Some(Protocol::Pingback),
+            claimed: Claimed::default(),
+        }
+    }
+
+    fn reserve(store: &Store, ping: &NewMention) -> Result<Reservation, ReserveError> {
+        store.reserve(ping, &job(), Resend::After(DAY_MS))
+    }
+
+    fn set(status: Status) -> impl Fn(&mut Mention) {
+        move |m: &mut Mention| {
+            m.status = status;
+            m.title = Some("t".to_owned());
+            m.verified_at_ms = Some(now_ms());
         }
     }
 
@@ -635,25 +662,31 @@ mod tests {
         let target = "http://blog.example/post/";
         {
             let store = Store::open(dir.path(), DEFAULT_CACHE_BYTES).expect("open");
-            let a = store
-                .reserve(&new_mention("http://a.example/", target))
+            let a = reserve(&store, &new_mention("http://a.example/", target))
                 .expect("a")
                 .id();
-            let b = store
-                .reserve(&new_mention("http://b.example/", target))
+            let b = reserve(&store, &new_mention("http://b.example/", target))
                 .expect("b")
                 .id();
+            reserve(
+                &store,
+                &new_mention("http://c.example/", "http://blog.example/post-2/"),
+            )
+            .expect("c");
+            let queued: Vec<_> = store
+                .queued()
+                .expect("queue")
+                .into_iter()
+                .map(|(id, _)| id)
+                .collect();
+            assert_eq!(queued, vec![a, b, b + 1]);
+            store.finish(a, set(Status::Approved)).expect("verify a");
             store
-                .reserve(&new_mention(
-                    "http://c.example/",
-                    "http://blog.example/post-2/",
-                ))
-                .expect("c");
-            assert_eq!(store.queued().expect("queue"), vec![a, b, b + 1]);
-            store
-                .finish_verified(a, &verified(Status::Approved))
-                .expect("verify a");
-            store.finish_rejected(b, "no link").expect("reject b");
+                .finish(b, |m| {
+                    m.status = Status::Rejected;
+                    m.reason = Some("no link".to_owned());
+                })
+                .expect("reject b");
             store.durable().await.expect("flush");
         }
         let store = Store::open(dir.path(), DEFAULT_CACHE_BYTES).expect("reopen");
@@ -673,32 +706,71 @@ mod tests {
             ]
         );
         assert_eq!(all.mentions[1].reason.as_deref(), Some("no link"));
-        assert_eq!(
-            store.queued().expect("queue").len(),
-            1,
-            "only the post-2 mention is still queued"
-        );
+        let queued = store.queued().expect("queue");
+        assert_eq!(queued.len(), 1, "only the post-2 mention is still queued");
+        assert_eq!(queued[0].1, job(), "the job survives the restart");
     }
 
     #[test]
-    fn live_pairs_are_refused_and_rejected_ones_verified_again() {
+    fn resend_rules_decide_between_duplicate_and_reverification() {
         let dir = tempfile::tempdir().expect("tempdir");
         let store = Store::open(dir.path(), DEFAULT_CACHE_BYTES).expect("open");
         let ping = new_mention("http://a.example/", "http://blog.example/p");
-        let id = store.reserve(&ping).expect("first").id();
-        assert!(matches!(
-            store.reserve(&ping),
-            Err(ReserveError::AlreadyRegistered(_))
-        ));
-        store.finish_rejected(id, "no link").expect("reject");
-        let again = store
-            .reserve(&ping)
-            .expect("rejected pairs are verified again");
-        assert!(matches!(&again, Reservation::Again { id: again_id, .. } if *again_id == id));
-        assert_eq!(
-            store.get(id).expect("get").expect("exists").status,
-            Status::Queued
+        let id = reserve(&store, &ping).expect("first").id();
+        assert!(
+            matches!(
+                store.reserve(&ping, &job(), Resend::Always),
+                Err(ReserveError::AlreadyRegistered(_))
+            ),
+            "a pair under verification is a duplicate even for webmention"
         );
+        store.finish(id, set(Status::Approved)).expect("approve");
+        assert!(
+            matches!(
+                reserve(&store, &ping),
+                Err(ReserveError::AlreadyRegistered(_))
+            ),
+            "within 24 h"
+        );
+        assert!(
+            store.reserve(&ping, &job(), Resend::After(0)).is_ok(),
+            "after the delay"
+        );
+        store.finish(id, set(Status::Approved)).expect("approve");
+
+        let mut webmention = ping;
+        webmention.protocol = Protocol::Webmention;
+        let again = store
+            .reserve(&webmention, &job(), Resend::Always)
+            .expect("webmention re-verifies");
+        assert!(matches!(&again, Reservation::Again { id: again_id, .. } if *again_id == id));
+        let during = store.get(id).expect("get").expect("exists");
+        assert_eq!(
+            during.status,
+            Status::Approved,
+            "stays listed while it is verified again"
+        );
+        assert_eq!(
+            during.protocols,
+            vec![Protocol::Pingback, Protocol::Webmention]
+        );
+        assert!(store.is_queued(id).expect("queued"));
+    }
+
+    #[test]
+    fn rejected_pairs_are_verified_again_and_undo_restores_them() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(dir.path(), DEFAULT_CACHE_BYTES).expect("open");
+        let ping = new_mention("http://a.example/", "http://blog.example/p");
+        let id = reserve(&store, &ping).expect("first").id();
+        store
+            .finish(id, |m| {
+                m.status = Status::Rejected;
+                m.reason = Some("no link".to_owned());
+            })
+            .expect("reject");
+        let again = reserve(&store, &ping).expect("rejected pairs are verified again");
+        assert!(store.is_queued(id).expect("queued"));
         store.undo_reservation(&again).expect("undo");
         let restored = store.get(id).expect("get").expect("exists");
         assert_eq!(
@@ -713,7 +785,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let store = Store::open(dir.path(), DEFAULT_CACHE_BYTES).expect("open");
         let ping = new_mention("http://a.example/", "http://blog.example/p");
-        let reservation = store.reserve(&ping).expect("reserve");
+        let reservation = reserve(&store, &ping).expect("reserve");
         store.undo_reservation(&reservation).expect("undo");
         assert!(store.is_empty());
         assert!(store.queued().expect("queue").is_empty());
@@ -727,9 +799,7 @@ mod tests {
             .list_for_target(&ping.target_key, None, 10, |_| true)
             .expect("list");
         assert!(page.mentions.is_empty());
-        store
-            .reserve(&ping)
-            .expect("the pair can be announced again");
+        reserve(&store, &ping).expect("the pair can be announced again");
     }
 
     #[test]
@@ -738,16 +808,18 @@ mod tests {
         let store = Store::open(dir.path(), DEFAULT_CACHE_BYTES).expect("open");
         let target = "http://blog.example/p";
         for i in 0..7 {
-            let id = store
-                .reserve(&new_mention(&format!("http://s{i}.example/"), target))
-                .expect("r")
-                .id();
+            let id = reserve(
+                &store,
+                &new_mention(&format!("http://s{i}.example/"), target),
+            )
+            .expect("r")
+            .id();
             let status = if i == 3 {
                 Status::Spam
             } else {
                 Status::Approved
             };
-            store.finish_verified(id, &verified(status)).expect("v");
+            store.finish(id, set(status)).expect("v");
         }
         let approved = |m: &Mention| m.status == Status::Approved;
         let mut seen = Vec::new();
@@ -776,7 +848,7 @@ mod tests {
         let ping = new_mention("http://a.example/", "http://blog.example/p");
         let successes: usize = std::thread::scope(|scope| {
             let handles: Vec<_> = (0..16)
-                .map(|_| scope.spawn(|| usize::from(store.reserve(&ping).is_ok())))
+                .map(|_| scope.spawn(|| usize::from(reserve(&store, &ping).is_ok())))
                 .collect();
             handles.into_iter().map(|h| h.join().expect("thread")).sum()
         });

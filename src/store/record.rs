@@ -71,6 +71,7 @@ mod tests {
             received_at_ms: 1,
             verified_at_ms: Some(2),
             updated_at_ms: 2,
+            deleted_at_ms: None,
             sender_ip: Some("192.0.2.1".parse().expect("ip")),
         }
     }
