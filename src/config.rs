@@ -80,6 +80,8 @@ pub struct Config {
     pub sites: Vec<SiteConfig>,
     /// Pingback specifics.
     pub pingback: PingbackConfig,
+    /// TrackBack specifics.
+    pub trackback: TrackbackConfig,
     /// The admin side.
     pub admin: AdminConfig,
 }
@@ -93,6 +95,7 @@ impl Default for Config {
             fetch: FetchConfig::default(),
             sites: Vec::new(),
             pingback: PingbackConfig::default(),
+            trackback: TrackbackConfig::default(),
             admin: AdminConfig::default(),
         }
     }
@@ -192,6 +195,21 @@ impl Default for PingbackConfig {
         Self {
             answer_deadline_ms: DEFAULT_ANSWER_DEADLINE_MS,
         }
+    }
+}
+
+/// `[trackback]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TrackbackConfig {
+    /// Fetch the `url` and require a link to the article, as for pingbacks. TrackBack 1.2 does
+    /// not ask for it, and unverified trackbacks are why most sites switched them off.
+    pub verify: bool,
+}
+
+impl Default for TrackbackConfig {
+    fn default() -> Self {
+        Self { verify: true }
     }
 }
 
@@ -391,6 +409,7 @@ mod tests {
             )
         );
         assert_eq!(config.pingback.answer_deadline_ms, 2_500);
+        assert!(config.trackback.verify);
     }
 
     #[test]

@@ -3,12 +3,15 @@
 //! Pingback, trackback and webmention each decode their wire format into a [`PingRequest`] and
 //! map a [`Rejection`] back to their own fault or status in exactly one place (their submodule).
 
+pub mod form;
 pub mod pingback;
+pub mod trackback;
+pub mod webmention;
 
 use std::net::IpAddr;
 
 use crate::canonical::CanonError;
-use crate::model::{Mention, Protocol};
+use crate::model::{Claimed, Mention, Protocol};
 
 /// One announcement "source links to target", whatever protocol carried it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -21,6 +24,8 @@ pub struct PingRequest {
     pub target: String,
     /// Who sent it.
     pub sender_ip: Option<IpAddr>,
+    /// What the sender says about its own page (TrackBack fields); empty for other protocols.
+    pub claimed: Claimed,
 }
 
 /// A successful announcement.

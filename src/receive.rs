@@ -4,6 +4,12 @@
 //! floods cost no fetch; then fetch, extract, store. A mention is reserved in the store (and the
 //! durable queue) before its source is fetched, so a restart never loses an accepted
 //! announcement; the sender hears "registered" only after the data is flushed.
+//!
+//! The protocols differ only in [`Handling`]: how long the sender waits, when a repeated
+//! announcement means "verify again" (an update) rather than "duplicate", and whether the
+//! source is fetched at all. A verification that succeeds updates the mention in place (same
+//! id); one that finds the source gone (410) or no longer linking marks a listed mention
+//! `deleted`; a transient failure leaves a listed mention as it was.
 
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
@@ -15,20 +21,39 @@ use url::Url;
 
 use crate::canonical::canonicalize;
 use crate::config::{Config, ModerationMode};
-use crate::extract::{self, Extraction, Found};
-use crate::fetch::Fetcher;
-use crate::model::{Mention, MentionId, Status};
+use crate::extract::{self, Document, Extraction, Found, LinkRule};
+use crate::fetch::{FetchError, Fetcher};
+use crate::model::{Claimed, Mention, MentionId, Protocol, Status, now_ms};
 use crate::protocol::{Accepted, PingRequest, Rejection};
-use crate::store::{NewMention, ReserveError, Store, StoreError, Verified};
+use crate::store::{Job, NewMention, Resend, Reservation, ReserveError, Store, StoreError};
 
 /// Queued verifications resumed at start-up run this many at a time.
 const RESUME_CONCURRENCY: usize = 4;
 
-/// Why a source failed verification. Stored as the reason of a rejected mention.
+/// A pingback or trackback repeated within this time of the last verification is a duplicate
+/// (fault 48, error 1); after it, it is a request to verify the source again (an update).
+pub const RESEND_REVERIFY_AFTER_MS: i64 = 24 * 3600 * 1000;
+
+/// How one protocol's announcements are handled by the shared pipeline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Handling {
+    /// How long the sender waits for the verification; zero answers at once (asynchronous).
+    pub deadline: Duration,
+    /// When a repeated announcement of a live pair is verified again.
+    pub resend: Resend,
+    /// Whether the source is fetched and must link to the target.
+    pub verify: bool,
+    /// Which markup counts as a link.
+    pub rule: LinkRule,
+}
+
+/// Why a source failed verification. Stored as the reason of a rejected or deleted mention.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum VerifyFailure {
-    /// Fetching failed; the text is the precise cause, for logs and admins only.
+    /// Fetching failed; the text is the short cause, for admins only.
     Unreachable(String),
+    /// The source answered 410 Gone or declares itself deleted.
+    Gone,
     /// The page does not link to the target.
     NoLink,
 }
@@ -36,7 +61,7 @@ enum VerifyFailure {
 impl VerifyFailure {
     fn rejection(&self) -> Rejection {
         match self {
-            Self::Unreachable(_) => Rejection::SourceUnreachable,
+            Self::Unreachable(_) | Self::Gone => Rejection::SourceUnreachable,
             Self::NoLink => Rejection::NoLinkToTarget,
         }
     }
@@ -44,8 +69,15 @@ impl VerifyFailure {
     fn reason(&self) -> String {
         match self {
             Self::Unreachable(cause) => format!("source unreachable: {cause}"),
+            Self::Gone => "the source is gone (410)".to_owned(),
             Self::NoLink => "the source does not link to the target".to_owned(),
         }
+    }
+
+    /// Whether the source said, for sure, that the mention is over (as opposed to a failure
+    /// that may pass).
+    fn is_definitive(&self) -> bool {
+        matches!(self, Self::Gone | Self::NoLink)
     }
 }
 
@@ -86,14 +118,38 @@ impl Receiver {
         &self.inner.config
     }
 
-    /// Receives one announcement. Waits at most `deadline` for verification: past it, the
-    /// mention is answered as [`Accepted::Continuing`] and verified in the background.
+    /// How `protocol`'s announcements are handled under the current configuration.
+    pub fn handling(&self, protocol: Protocol) -> Handling {
+        let config = &self.inner.config;
+        let sender_deadline = Duration::from_millis(config.pingback.answer_deadline_ms);
+        match protocol {
+            Protocol::Pingback => Handling {
+                deadline: sender_deadline,
+                resend: Resend::After(RESEND_REVERIFY_AFTER_MS),
+                verify: true,
+                rule: LinkRule::Pingback,
+            },
+            Protocol::Trackback => Handling {
+                deadline: sender_deadline,
+                resend: Resend::After(RESEND_REVERIFY_AFTER_MS),
+                verify: config.trackback.verify,
+                rule: LinkRule::Pingback,
+            },
+            Protocol::Webmention => Handling {
+                deadline: Duration::ZERO,
+                resend: Resend::Always,
+                verify: true,
+                rule: LinkRule::Webmention,
+            },
+        }
+    }
+
+    /// Receives one announcement under its protocol's [`Handling`]. Waits at most the
+    /// deadline for verification: past it, the mention is answered as
+    /// [`Accepted::Continuing`] and verified in the background.
     #[tracing::instrument(skip_all, fields(protocol = request.protocol.as_str(), source = %request.source, target = %request.target))]
-    pub async fn receive(
-        &self,
-        request: PingRequest,
-        deadline: Duration,
-    ) -> Result<Accepted, Rejection> {
+    pub async fn receive(&self, request: PingRequest) -> Result<Accepted, Rejection> {
+        let handling = self.handling(request.protocol);
         let source = canonicalize(&request.source).map_err(Rejection::InvalidSource)?;
         let target = canonicalize(&request.target).map_err(Rejection::InvalidTarget)?;
         if source == target {
@@ -113,42 +169,65 @@ impl Receiver {
             target_key: target.to_string(),
             sender_ip: request.sender_ip,
         };
-        let reservation = match self.inner.store.reserve(&new) {
+        let job = Job {
+            protocol: Some(request.protocol),
+            claimed: request.claimed.clone(),
+        };
+        let store = &self.inner.store;
+        let reservation = match store.reserve(&new, &job, handling.resend) {
             Ok(reservation) => reservation,
             Err(ReserveError::AlreadyRegistered(existing)) => {
                 debug!(
                     mention.id = existing.id,
                     "already registered as mention {}", existing.id
                 );
-                return Err(Rejection::AlreadyRegistered);
+                // A re-sent webmention while its verification runs is the same request again.
+                return if handling.resend == Resend::Always {
+                    Ok(Accepted::Continuing(existing))
+                } else {
+                    Err(Rejection::AlreadyRegistered)
+                };
             }
             Err(ReserveError::Store(e)) => return Err(internal(&e)),
         };
         let id = reservation.id();
+
+        if !handling.verify {
+            let found = unverified(&source, &request.claimed);
+            let mention = store
+                .finish(id, |m| self.apply_success(m, &found, &job.claimed))
+                .map_err(|e| internal(&e))?;
+            store.durable().await.map_err(|e| internal(&e))?;
+            info!(mention.id = id, "mention {id} stored without verification");
+            return Ok(Accepted::Verified(Box::new(mention)));
+        }
 
         // Verification runs in its own task so that it outlives a sender that stops waiting.
         let handoff = Arc::new(Handoff::default());
         let task = {
             let receiver = self.clone();
             let handoff = Arc::clone(&handoff);
+            let job = job.clone();
             async move {
-                let verdict = receiver.verify(&source, &target).await;
+                let verdict = receiver.verify(&source, &target, handling.rule).await;
                 if let Some(verdict) = handoff.deliver(verdict) {
-                    receiver.record_in_background(id, verdict).await;
+                    receiver.record_in_background(id, verdict, &job).await;
                 }
             }
         };
         tokio::spawn(task.in_current_span());
 
-        match handoff.wait(deadline).await {
+        let verdict = if handling.deadline.is_zero() {
+            handoff.detach()
+        } else {
+            handoff.wait(handling.deadline).await
+        };
+        match verdict {
             Some(Ok(found)) => {
-                let verified = self.verified_fields(&site.name, found);
-                let mention = self
-                    .inner
-                    .store
-                    .finish_verified(id, &verified)
+                let mention = store
+                    .finish(id, |m| self.apply_success(m, &found, &job.claimed))
                     .map_err(|e| internal(&e))?;
-                self.inner.store.durable().await.map_err(|e| internal(&e))?;
+                store.durable().await.map_err(|e| internal(&e))?;
                 info!(
                     mention.id = id,
                     status = mention.status.as_str(),
@@ -157,21 +236,31 @@ impl Receiver {
                 Ok(Accepted::Verified(Box::new(mention)))
             }
             Some(Err(failure)) => {
-                // A failed synchronous attempt stores nothing, so the sender can fix its page
-                // and retry; a previously rejected record keeps its old state.
-                self.inner
-                    .store
-                    .undo_reservation(&reservation)
-                    .map_err(|e| internal(&e))?;
-                self.inner.store.durable().await.map_err(|e| internal(&e))?;
-                info!(reason = %failure.reason(), "announcement refused");
+                match &reservation {
+                    // A listed mention whose source is gone or stopped linking goes away.
+                    Reservation::Again { previous, .. }
+                        if is_live(previous.status) && failure.is_definitive() =>
+                    {
+                        store
+                            .finish(id, |m| apply_failure(m, &failure))
+                            .map_err(|e| internal(&e))?;
+                        info!(mention.id = id, reason = %failure.reason(), "mention {id} deleted");
+                    }
+                    // Otherwise a failed synchronous attempt stores nothing, so the sender can
+                    // fix its page and retry; an existing record keeps its previous state.
+                    _ => {
+                        store
+                            .undo_reservation(&reservation)
+                            .map_err(|e| internal(&e))?;
+                        info!(reason = %failure.reason(), "announcement refused");
+                    }
+                }
+                store.durable().await.map_err(|e| internal(&e))?;
                 Err(failure.rejection())
             }
             None => {
-                self.inner.store.durable().await.map_err(|e| internal(&e))?;
-                let mention = self
-                    .inner
-                    .store
+                store.durable().await.map_err(|e| internal(&e))?;
+                let mention = store
                     .get(id)
                     .map_err(|e| internal(&e))?
                     .ok_or(Rejection::Internal)?;
@@ -185,21 +274,24 @@ impl Receiver {
     }
 
     /// Fetches the source and looks for the link.
-    async fn verify(&self, source: &Url, target: &Url) -> Verdict {
+    async fn verify(&self, source: &Url, target: &Url, rule: LinkRule) -> Verdict {
         let page = match self.inner.fetcher.fetch(source).await {
             Ok(page) => page,
+            Err(FetchError::Status(410)) => return Err(VerifyFailure::Gone),
             // The fetcher has logged the precise cause once; the reason keeps its short form.
             Err(e) => return Err(VerifyFailure::Unreachable(e.outcome().replace('_', " "))),
         };
         let target = target.clone();
         // Tokenising up to max_bytes of HTML is CPU work; keep it off the async workers.
         let extraction = tokio::task::spawn_blocking(move || {
-            extract::extract(&page.text, &page.final_url, &target)
+            let document = Document::from_media_type(page.content_type.as_deref());
+            extract::extract_document(&page.text, document, &page.final_url, &target, rule)
         })
         .await;
         match extraction {
             Ok(Extraction::Found(found)) => Ok(found),
             Ok(Extraction::NoLink) => Err(VerifyFailure::NoLink),
+            Ok(Extraction::Gone) => Err(VerifyFailure::Gone),
             Err(e) => {
                 error!(error = %e, "extraction task failed");
                 Err(VerifyFailure::Unreachable(
@@ -209,35 +301,40 @@ impl Receiver {
         }
     }
 
-    fn verified_fields(&self, site: &str, found: Found) -> Verified {
-        let status = match self.inner.config.sites.iter().find(|s| s.name == site) {
+    /// Writes a successful verification into `mention`: the sender's own fields win over the
+    /// page's; a listed mention keeps its moderation status, anything else gets the site's.
+    fn apply_success(&self, mention: &mut Mention, found: &Found, claimed: &Claimed) {
+        let now = now_ms();
+        mention.title = Some(claimed.title.clone().unwrap_or_else(|| found.title.clone()));
+        mention.excerpt = Some(
+            claimed
+                .excerpt
+                .clone()
+                .unwrap_or_else(|| found.excerpt.clone()),
+        );
+        mention.author = claimed.author.clone().or_else(|| found.author.clone());
+        if !is_live(mention.status) {
+            mention.status = self.policy_status(&mention.site);
+        }
+        mention.reason = None;
+        mention.deleted_at_ms = None;
+        mention.verified_at_ms = Some(now);
+        mention.updated_at_ms = now;
+    }
+
+    fn policy_status(&self, site: &str) -> Status {
+        match self.inner.config.sites.iter().find(|s| s.name == site) {
             Some(site) if site.moderation == ModerationMode::Auto => Status::Approved,
             _ => Status::Pending,
-        };
-        Verified {
-            title: found.title,
-            excerpt: found.excerpt,
-            author: found.author,
-            status,
         }
     }
 
-    /// Writes the outcome of a verification nobody waits for any more: a failure is kept as
-    /// `rejected` with its reason, visible to admins.
-    async fn record_in_background(&self, id: MentionId, verdict: Verdict) {
-        let Ok(Some(mention)) = self.inner.store.get(id) else {
-            warn!(
-                mention.id = id,
-                "queued mention {id} disappeared before its verification ended"
-            );
-            return;
-        };
-        let result = match verdict {
-            Ok(found) => {
-                let verified = self.verified_fields(&mention.site, found);
-                self.inner.store.finish_verified(id, &verified)
-            }
-            Err(failure) => self.inner.store.finish_rejected(id, &failure.reason()),
+    /// Writes the outcome of a verification nobody waits for any more.
+    async fn record_in_background(&self, id: MentionId, verdict: Verdict, job: &Job) {
+        let store = &self.inner.store;
+        let result = match &verdict {
+            Ok(found) => store.finish(id, |m| self.apply_success(m, found, &job.claimed)),
+            Err(failure) => store.finish(id, |m| apply_failure(m, failure)),
         };
         match result {
             Ok(mention) => {
@@ -246,7 +343,7 @@ impl Receiver {
                     status = mention.status.as_str(),
                     "background verification of mention {id} finished"
                 );
-                if let Err(e) = self.inner.store.durable().await {
+                if let Err(e) = store.durable().await {
                     error!(error = %e, "flush after background verification failed");
                 }
             }
@@ -260,7 +357,7 @@ impl Receiver {
     /// queue as it was at the call has been worked through.
     pub async fn resume_queue(&self) {
         let queued = match self.inner.store.queued() {
-            Ok(ids) => ids,
+            Ok(jobs) => jobs,
             Err(e) => {
                 error!(error = %e, "cannot read the verification queue");
                 return;
@@ -275,33 +372,79 @@ impl Receiver {
             queued.len()
         );
         futures_util::stream::iter(queued)
-            .for_each_concurrent(RESUME_CONCURRENCY, |id| async move {
-                self.verify_queued(id).await;
+            .for_each_concurrent(RESUME_CONCURRENCY, |(id, job)| async move {
+                self.verify_queued(id, &job).await;
             })
             .await;
     }
 
-    async fn verify_queued(&self, id: MentionId) {
+    async fn verify_queued(&self, id: MentionId, job: &Job) {
         let mention: Mention = match self.inner.store.get(id) {
-            Ok(Some(mention)) if mention.status == Status::Queued => mention,
-            Ok(_) => return,
+            Ok(Some(mention)) => mention,
+            Ok(None) => {
+                warn!(mention.id = id, "queued mention {id} no longer exists");
+                return;
+            }
             Err(e) => {
                 error!(mention.id = id, error = %e, "cannot read queued mention {id}");
                 return;
             }
         };
+        let handling = self.handling(job.protocol.unwrap_or(Protocol::Pingback));
         let (Ok(source), Ok(target)) = (
             Url::parse(&mention.source_key),
             Url::parse(&mention.target_key),
         ) else {
-            let _ = self
-                .inner
-                .store
-                .finish_rejected(id, "stored URLs are not valid");
+            let failure = VerifyFailure::Unreachable("stored URLs are not valid".to_owned());
+            self.record_in_background(id, Err(failure), job).await;
             return;
         };
-        let verdict = self.verify(&source, &target).await;
-        self.record_in_background(id, verdict).await;
+        let verdict = if handling.verify {
+            self.verify(&source, &target, handling.rule).await
+        } else {
+            Ok(unverified(&source, &job.claimed))
+        };
+        self.record_in_background(id, verdict, job).await;
+    }
+}
+
+/// Whether a mention is live: verified and kept (listed or held), as opposed to never verified,
+/// rejected or deleted.
+fn is_live(status: Status) -> bool {
+    matches!(status, Status::Pending | Status::Approved | Status::Spam)
+}
+
+/// Writes a failed verification into `mention`. A live mention whose source is gone or no
+/// longer links becomes `deleted` (with the time); a transient failure leaves it as it was.
+/// A mention never verified becomes `rejected` with the reason; a deleted one stays deleted.
+fn apply_failure(mention: &mut Mention, failure: &VerifyFailure) {
+    let now = now_ms();
+    match mention.status {
+        Status::Pending | Status::Approved | Status::Spam => {
+            if !failure.is_definitive() {
+                return;
+            }
+            mention.status = Status::Deleted;
+            mention.deleted_at_ms = Some(now);
+        }
+        Status::Deleted => {}
+        Status::Queued | Status::Rejected => mention.status = Status::Rejected,
+    }
+    mention.reason = Some(failure.reason());
+    mention.verified_at_ms = Some(now);
+    mention.updated_at_ms = now;
+}
+
+/// What an announcement that is not verified (TrackBack with `verify = false`) is stored with:
+/// the sender's own fields, else the source's host as the title.
+fn unverified(source: &Url, claimed: &Claimed) -> Found {
+    Found {
+        title: claimed
+            .title
+            .clone()
+            .unwrap_or_else(|| source.host_str().unwrap_or_default().to_owned()),
+        excerpt: claimed.excerpt.clone().unwrap_or_default(),
+        author: claimed.author.clone(),
     }
 }
 
@@ -343,14 +486,19 @@ impl Handoff {
         }
     }
 
-    /// Waits for the verdict until `deadline`; `None` means the task keeps it.
-    async fn wait(&self, deadline: Duration) -> Option<Verdict> {
-        let _ = tokio::time::timeout(deadline, self.ready.notified()).await;
+    /// Stops waiting at once (asynchronous protocols): the task records the verdict.
+    fn detach(&self) -> Option<Verdict> {
         let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
         match std::mem::replace(&mut *state, HandoffState::Detached) {
             HandoffState::Ready(verdict) => Some(verdict),
             HandoffState::Waiting | HandoffState::Detached => None,
         }
+    }
+
+    /// Waits for the verdict until `deadline`; `None` means the task keeps it.
+    async fn wait(&self, deadline: Duration) -> Option<Verdict> {
+        let _ = tokio::time::timeout(deadline, self.ready.notified()).await;
+        self.detach()
     }
 }
 
@@ -375,6 +523,85 @@ mod tests {
         assert_eq!(
             handoff.deliver(Err(VerifyFailure::NoLink)),
             Some(Err(VerifyFailure::NoLink))
+        );
+    }
+
+    fn mention(status: Status) -> Mention {
+        Mention {
+            id: 1,
+            site: "blog".to_owned(),
+            protocol: Protocol::Webmention,
+            protocols: vec![Protocol::Webmention],
+            source: "http://a.example/".to_owned(),
+            target: "http://b.example/".to_owned(),
+            source_key: "http://a.example/".to_owned(),
+            target_key: "http://b.example/".to_owned(),
+            title: Some("t".to_owned()),
+            excerpt: Some("e".to_owned()),
+            author: None,
+            status,
+            reason: None,
+            received_at_ms: 0,
+            verified_at_ms: Some(0),
+            updated_at_ms: 0,
+            deleted_at_ms: None,
+            sender_ip: None,
+        }
+    }
+
+    #[test]
+    fn failures_delete_live_mentions_only_when_the_source_says_so() {
+        use Status::*;
+        let gone = VerifyFailure::Gone;
+        let no_link = VerifyFailure::NoLink;
+        let down = VerifyFailure::Unreachable("timeout".to_owned());
+        let table = [
+            (Approved, &gone, Deleted),
+            (Approved, &no_link, Deleted),
+            (Approved, &down, Approved),
+            (Pending, &no_link, Deleted),
+            (Spam, &gone, Deleted),
+            (Queued, &no_link, Rejected),
+            (Queued, &down, Rejected),
+            (Rejected, &gone, Rejected),
+            (Deleted, &no_link, Deleted),
+            (Deleted, &down, Deleted),
+        ];
+        for (before, failure, after) in table {
+            let mut m = mention(before);
+            apply_failure(&mut m, failure);
+            assert_eq!(m.status, after, "{before:?} + {failure:?}");
+            assert_eq!(
+                m.deleted_at_ms.is_some(),
+                after == Deleted && before != Deleted,
+                "{before:?} + {failure:?}"
+            );
+            if before == after && before == Approved {
+                assert_eq!(m.reason, None, "a transient failure changes nothing");
+            }
+        }
+    }
+
+    #[test]
+    fn unverified_trackbacks_keep_the_senders_fields() {
+        let source = Url::parse("http://blog.example/post").expect("url");
+        let claimed = Claimed {
+            title: Some("Mine".to_owned()),
+            excerpt: None,
+            author: Some("Blog".to_owned()),
+        };
+        let found = unverified(&source, &claimed);
+        assert_eq!(
+            (
+                found.title.as_str(),
+                found.excerpt.as_str(),
+                found.author.as_deref()
+            ),
+            ("Mine", "", Some("Blog"))
+        );
+        assert_eq!(
+            unverified(&source, &Claimed::default()).title,
+            "blog.example"
         );
     }
 }

@@ -3,7 +3,6 @@
 //! are answered at the HTTP level.
 
 use std::net::{IpAddr, SocketAddr};
-use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::extract::{ConnectInfo, State};
@@ -11,7 +10,7 @@ use axum::http::header;
 use axum::response::IntoResponse;
 
 use crate::canonical::canonicalize;
-use crate::model::{Protocol, Status};
+use crate::model::{Claimed, Protocol, Status};
 use crate::protocol::pingback::{self, Call};
 use crate::protocol::{Accepted, PingRequest, Rejection};
 use crate::state::AppState;
@@ -64,15 +63,14 @@ pub(crate) async fn handle_xmlrpc(
 async fn execute(state: &AppState, call: Call, sender: IpAddr) -> Result<Value, Fault> {
     match call {
         Call::Ping { source, target } => {
-            let receiver = &state.receiver;
-            let deadline = Duration::from_millis(receiver.config().pingback.answer_deadline_ms);
             let request = PingRequest {
                 protocol: Protocol::Pingback,
                 source: source.clone(),
                 target: target.clone(),
                 sender_ip: Some(sender),
+                claimed: Claimed::default(),
             };
-            match receiver.receive(request, deadline).await {
+            match state.receiver.receive(request).await {
                 Ok(Accepted::Verified(_)) => Ok(pingback::registered_message(&source, &target)),
                 Ok(Accepted::Continuing(_)) => Ok(pingback::continuing_message(&source, &target)),
                 Err(rejection) => Err(pingback::fault_for(&rejection)),
