@@ -3,6 +3,8 @@
 
 mod error;
 mod listing;
+mod trackback;
+mod webmention;
 mod xmlrpc;
 
 use std::time::Duration;
@@ -18,8 +20,9 @@ use crate::state::AppState;
 
 pub use error::ApiError;
 
-/// Largest XML-RPC request body; a pingback call is a few hundred bytes.
-pub const MAX_XMLRPC_BODY_BYTES: usize = 64 * 1024;
+/// Largest request body on the receiving endpoints (XML-RPC, TrackBack, Webmention); a ping is
+/// a few hundred bytes.
+pub const MAX_PING_BODY_BYTES: usize = 64 * 1024;
 /// Longest a request may take before it is answered 408; bounds slow clients and the drain on
 /// shutdown. A pingback answers within its own, shorter deadline.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
@@ -29,8 +32,17 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route(
             "/xmlrpc",
-            post(xmlrpc::handle_xmlrpc).layer(DefaultBodyLimit::max(MAX_XMLRPC_BODY_BYTES)),
+            post(xmlrpc::handle_xmlrpc).layer(DefaultBodyLimit::max(MAX_PING_BODY_BYTES)),
         )
+        .route(
+            "/trackback",
+            post(trackback::receive_trackback).layer(DefaultBodyLimit::max(MAX_PING_BODY_BYTES)),
+        )
+        .route(
+            "/webmention",
+            post(webmention::receive_webmention).layer(DefaultBodyLimit::max(MAX_PING_BODY_BYTES)),
+        )
+        .route("/webmention/{id}", get(webmention::webmention_status))
         .route("/api/mentions", get(listing::list_mentions))
         .route("/healthz", get(|| async { "ok\n" }))
         .layer(

@@ -10,6 +10,9 @@ pub enum ApiError {
     /// The request is wrong; the message says how, and is safe to show.
     #[error("{0}")]
     BadRequest(String),
+    /// The thing asked for does not exist.
+    #[error("{0}")]
+    NotFound(String),
     /// Our failure; the detail was logged, the client gets a generic message.
     #[error("internal error")]
     Internal,
@@ -19,6 +22,7 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = match self {
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         };
         (

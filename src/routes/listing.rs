@@ -28,6 +28,7 @@ pub(crate) struct ListQuery {
 pub(crate) struct PublicMention<'a> {
     id: u64,
     protocol: &'static str,
+    protocols: Vec<&'static str>,
     source: &'a str,
     target: &'a str,
     title: Option<&'a str>,
@@ -43,6 +44,7 @@ impl<'a> From<&'a Mention> for PublicMention<'a> {
         Self {
             id: m.id,
             protocol: m.protocol.as_str(),
+            protocols: m.protocols.iter().map(|p| p.as_str()).collect(),
             source: &m.source,
             target: &m.target,
             title: m.title.as_deref(),
