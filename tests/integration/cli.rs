@@ -314,3 +314,63 @@ async fn a_locked_or_damaged_database_is_a_clear_error() {
         "the message names the directory: {text}"
     );
 }
+
+#[tokio::test]
+async fn a_webmention_accepted_before_a_crash_is_verified_after_the_restart() {
+    let (origin, seed) = seeded_origin().await;
+    let slow = "http://slow.example.org/wm-reply/";
+    origin.put(
+        slow,
+        OriginPage::html(&format!(
+            "<title>Slow reply</title><p>Re: <a href=\"{}\">this</a>.</p>",
+            seed.target
+        ))
+        .with_delay(Duration::from_millis(2000)),
+    );
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    let service = Service::start(&data, &origin, "").await;
+    let client = reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .expect("client");
+    let body = url::form_urlencoded::Serializer::new(String::new())
+        .append_pair("source", slow)
+        .append_pair("target", &seed.target)
+        .finish();
+    let response = client
+        .post(format!("{}/webmention", service.base))
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .body(body)
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(response.status().as_u16(), 201);
+    let location = response.headers()["location"]
+        .to_str()
+        .expect("location")
+        .to_owned();
+    service.signal("KILL");
+    assert_eq!(service.wait_exit(5), None);
+
+    let service = Service::start(&data, &origin, "").await;
+    let status_url = format!("{}{location}", service.base);
+    let verified = eventually(15, || {
+        let request = client.get(&status_url).send();
+        async move {
+            match request.await {
+                Ok(r) => r.text().await.is_ok_and(|t| t.contains("\"verified\"")),
+                Err(_) => false,
+            }
+        }
+    })
+    .await;
+    assert!(
+        verified,
+        "the queued webmention was verified after the restart"
+    );
+    assert_eq!(
+        service.listed_sources(&seed.target).await,
+        vec![slow.to_owned()]
+    );
+}

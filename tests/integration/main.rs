@@ -7,3 +7,5 @@ mod support;
 mod cli;
 mod listing;
 mod pingback;
+mod trackback;
+mod webmention;

@@ -181,6 +181,59 @@ impl TestServer {
         }
     }
 
+    /// POSTs `body` to `path_and_query` with this Content-Type: status, Location, body text.
+    pub(crate) async fn post(
+        &self,
+        path_and_query: &str,
+        content_type: &str,
+        body: impl Into<Vec<u8>>,
+    ) -> (u16, Option<String>, String) {
+        let response = self
+            .client
+            .post(format!("{}{path_and_query}", self.base))
+            .header("Content-Type", content_type)
+            .body(body.into())
+            .send()
+            .await
+            .expect("request");
+        let status = response.status().as_u16();
+        let location = response
+            .headers()
+            .get("location")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        (status, location, response.text().await.expect("body"))
+    }
+
+    /// Sends a webmention: status, Location, body text.
+    pub(crate) async fn webmention(
+        &self,
+        source: &str,
+        target: &str,
+    ) -> (u16, Option<String>, String) {
+        let body = url::form_urlencoded::Serializer::new(String::new())
+            .append_pair("source", source)
+            .append_pair("target", target)
+            .finish();
+        self.post("/webmention", "application/x-www-form-urlencoded", body)
+            .await
+    }
+
+    /// Polls a webmention's status URL until it leaves `queued`; returns the final document.
+    pub(crate) async fn webmention_outcome(&self, location: &str) -> Json {
+        let mut last = Json::Null;
+        for _ in 0..200 {
+            let (status, json) = self.get_json(location).await;
+            assert_eq!(status, 200, "{location}: {json}");
+            if json["status"] != "queued" {
+                return json;
+            }
+            last = json;
+            tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+        }
+        panic!("{location} still queued after 5 s: {last}");
+    }
+
     /// GET a path and parse the JSON answer.
     pub(crate) async fn get_json(&self, path_and_query: &str) -> (u16, Json) {
         let response = self
