@@ -312,7 +312,12 @@ impl Receiver {
                 .clone()
                 .unwrap_or_else(|| found.excerpt.clone()),
         );
-        mention.author = claimed.author.clone().or_else(|| found.author.clone());
+        // A page that names no author does not erase the one an earlier announcement gave
+        // (a trackback's blog_name).
+        let author = claimed.author.clone().or_else(|| found.author.clone());
+        if author.is_some() {
+            mention.author = author;
+        }
         if !is_live(mention.status) {
             mention.status = self.policy_status(&mention.site);
         }

@@ -20,32 +20,21 @@ Standard library only.
 
 from __future__ import annotations
 
-import datetime
-import http.client
-import http.server
 import json
-import os
-import re
-import shutil
-import signal
-import socket
-import subprocess
 import sys
-import tempfile
-import threading
 import time
-import traceback
-import urllib.error
-import urllib.parse
-import urllib.request
 import xmlrpc.client
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import harness  # noqa: E402 (the shared origin, config, service and runner)
+from harness import CheckFailed, expect, parse_rfc3339  # noqa: E402
+
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "seed"
 
-HEALTH_TIMEOUT_S = 15.0
-SHUTDOWN_TIMEOUT_S = 15.0
-CLIENT_TIMEOUT_S = 30.0
+CLIENT_TIMEOUT_S = harness.CLIENT_TIMEOUT_S
+SHUTDOWN_TIMEOUT_S = harness.SHUTDOWN_TIMEOUT_S
 MAX_XMLRPC_BODY = 64 * 1024
 
 FR_HOST = "fr.example.org"
@@ -91,47 +80,12 @@ BILLION_LAUGHS = b"""<?xml version="1.0"?>
 </methodCall>
 """
 
-RFC3339 = re.compile(
-    r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$"
-)
-
-ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*m")
-
 MENTION_KEYS = {
     "id", "protocol", "source", "target", "title", "excerpt", "author",
     "status", "received_at", "verified_at",
 }
 
-
-class CheckFailed(Exception):
-    """A check's expectation did not hold; the message says what was seen."""
-
-
 # --------------------------------------------------------------------------- helpers
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def parse_rfc3339(text) -> datetime.datetime:
-    if not isinstance(text, str) or not RFC3339.match(text):
-        raise CheckFailed(f"not an RFC 3339 timestamp: {text!r}")
-    normalized = text.upper().replace("Z", "+00:00")
-    # fromisoformat (3.11) accepts any number of fraction digits; keep it portable
-    # by trimming to microseconds.
-    normalized = re.sub(r"\.(\d{6})\d+", r".\1", normalized)
-    try:
-        return datetime.datetime.fromisoformat(normalized)
-    except ValueError as e:
-        raise CheckFailed(f"not an RFC 3339 timestamp: {text!r} ({e})") from None
-
-
-def expect(condition: bool, message: str) -> None:
-    if not condition:
-        raise CheckFailed(message)
 
 
 def expect_fault(code: int, call) -> None:
@@ -158,243 +112,40 @@ class TimeoutTransport(xmlrpc.client.Transport):
         return conn
 
 
-# --------------------------------------------------------------------------- origin
-
-
-class Origin:
-    """A loopback HTTP origin serving pages keyed by (Host without port, path)."""
-
-    def __init__(self) -> None:
-        self.pages: dict[tuple[str, str], tuple[int, str, list[tuple[str, str]], bytes]] = {}
-        self.hits: list[tuple[str, str, int]] = []
-        self._lock = threading.Lock()
-        origin = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def _lookup(self):
-                host = (self.headers.get("Host") or "").strip().lower()
-                if host.startswith("["):
-                    host = host.split("]")[0] + "]"
-                else:
-                    host = host.rsplit(":", 1)[0] if ":" in host else host
-                page = origin.pages.get((host, self.path))
-                status = page[0] if page else 404
-                with origin._lock:
-                    origin.hits.append((host, self.path, status))
-                return page
-
-            def _answer(self, with_body: bool) -> None:
-                page = self._lookup()
-                if page is None:
-                    status, ctype, headers, body = 404, "text/plain; charset=utf-8", [], b"not found\n"
-                else:
-                    status, ctype, headers, body = page
-                self.send_response(status)
-                self.send_header("Content-Type", ctype)
-                for name, value in headers:
-                    self.send_header(name, value)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                if with_body:
-                    self.wfile.write(body)
-
-            def do_GET(self):  # noqa: N802 (http.server's naming)
-                self._answer(True)
-
-            def do_HEAD(self):  # noqa: N802
-                self._answer(False)
-
-            def log_message(self, format, *args):  # keep the output to check lines
-                pass
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.port = self.server.server_address[1]
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    def put(self, url: str, content_type: str, body: bytes, status: int = 200,
-            headers: list[tuple[str, str]] | None = None) -> None:
-        parts = urllib.parse.urlsplit(url)
-        path = parts.path or "/"
-        if parts.query:
-            path = f"{path}?{parts.query}"
-        self.pages[(parts.hostname or "", path)] = (status, content_type, headers or [], body)
-
-    def start(self) -> None:
-        self.thread.start()
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
-# --------------------------------------------------------------------------- linkback
-
-
-class Linkback:
-    """The binary under test, run as `serve` on a config and data dir."""
-
-    def __init__(self, binary: str, config: Path, data_dir: Path, log_path: Path) -> None:
-        self.binary = binary
-        self.config = config
-        self.data_dir = data_dir
-        self.log_path = log_path
-        self.port = 0
-        self.proc: subprocess.Popen | None = None
-        self._log = None
-
-    @property
-    def base(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self) -> None:
-        self.port = free_port()
-        self._log = open(self.log_path, "ab")
-        self._log.write(f"\n===== start on port {self.port} =====\n".encode())
-        self._log.flush()
-        self.proc = subprocess.Popen(
-            [self.binary, "serve", "--config", str(self.config),
-             "--data-dir", str(self.data_dir), "--listen", f"127.0.0.1:{self.port}"],
-            stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT,
-            env={**os.environ, "NO_COLOR": "1"},
-        )
-        deadline = time.monotonic() + HEALTH_TIMEOUT_S
-        last = "no answer"
-        while time.monotonic() < deadline:
-            code = self.proc.poll()
-            if code is not None:
-                raise CheckFailed(f"linkback exited with code {code} before /healthz answered")
-            try:
-                with urllib.request.urlopen(f"{self.base}/healthz", timeout=2) as r:
-                    if r.status == 200:
-                        return
-                    last = f"HTTP {r.status}"
-            except urllib.error.HTTPError as e:
-                last = f"HTTP {e.code}"
-            except OSError as e:
-                last = str(e)
-            time.sleep(0.1)
-        raise CheckFailed(f"/healthz did not answer 200 within {HEALTH_TIMEOUT_S:.0f} s (last: {last})")
-
-    def terminate(self) -> tuple[int | None, float]:
-        """SIGTERM, then wait; returns (exit code or None on timeout, seconds waited)."""
-        assert self.proc is not None
-        started = time.monotonic()
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            code = self.proc.wait(timeout=SHUTDOWN_TIMEOUT_S)
-        except subprocess.TimeoutExpired:
-            code = None
-        return code, time.monotonic() - started
-
-    def kill(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.kill()
-            try:
-                self.proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                pass
-        if self._log is not None:
-            self._log.close()
-            self._log = None
-
-    def proxy(self) -> xmlrpc.client.ServerProxy:
-        return xmlrpc.client.ServerProxy(f"{self.base}/xmlrpc", transport=TimeoutTransport())
-
-    def http(self, method: str, path: str, body: bytes | None = None,
-             headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
-        """A raw request; tolerates the server closing early after answering (e.g. 413)."""
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=CLIENT_TIMEOUT_S)
-        try:
-            try:
-                conn.request(method, path, body=body, headers=headers or {})
-            except (BrokenPipeError, ConnectionResetError):
-                pass  # the server may answer and close before reading the whole body
-            resp = conn.getresponse()
-            data = resp.read()
-            return resp.status, {k.lower(): v for k, v in resp.getheaders()}, data
-        finally:
-            conn.close()
-
-    def listing(self, target: str) -> dict:
-        query = urllib.parse.urlencode({"target": target})
-        status, headers, body = self.http("GET", f"/api/mentions?{query}")
-        expect(status == 200, f"GET /api/mentions?{query} -> HTTP {status}: {body[:300]!r}")
-        try:
-            return json.loads(body.decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as e:
-            raise CheckFailed(f"listing is not JSON ({e}): {body[:300]!r}") from None
-
-
 # --------------------------------------------------------------------------- the scenario
 
 
-class Scenario:
+class PingbackScenario(harness.Scenario):
     def __init__(self, binary: str) -> None:
         self.expected = json.loads((FIXTURES / "expected.json").read_text(encoding="utf-8"))
         self.target: str = self.expected["target"]
         self.mentions: list[dict] = self.expected["mentions"]
         self.fr_source: str = self.mentions[0]["source"]
         self.it_source: str = self.mentions[1]["source"]
-        self.tmp = Path(tempfile.mkdtemp(prefix="linkback-e2e-"))
-        self.origin = Origin()
+        super().__init__(binary, prefix="linkback-e2e-")
         for url, page in self.expected["pages"].items():
             body = (FIXTURES / page["file"]).read_bytes()
             headers = list(page.get("headers", {}).items())
             self.origin.put(url, page["content_type"], body, headers=headers)
         self.origin.put(NOLINK_SOURCE, "text/html; charset=utf-8", NOLINK_HTML)
-        self.data_dir = self.tmp / "data"
-        self.config = self.tmp / "linkback.toml"
-        self.linkback = Linkback(binary, self.config, self.data_dir, self.tmp / "linkback.log")
         self.seed_answers: list[str] = []
         self.first_listing: list[dict] = []
 
     def write_config(self) -> None:
         o = self.origin.port
-        self.config.write_text(
-            f'''listen = "127.0.0.1:0"
-data_dir = "{self.data_dir.as_posix()}"
-
-[fetch]
-allow_private = true            # the origin is on loopback
-timeout_ms = 5000
-
-[fetch.resolve]
-"{FR_HOST}" = "127.0.0.1:{o}"
-"{IT_HOST}" = "127.0.0.1:{o}"
-
-[[sites]]
-name = "checkpointasia"
-targets = ["https://checkpointasia.net/"]
-''',
-            encoding="utf-8",
+        harness.write_config(
+            self.config, self.data_dir,
+            resolve={FR_HOST: f"127.0.0.1:{o}", IT_HOST: f"127.0.0.1:{o}"},
+            sites=[("checkpointasia", ["https://checkpointasia.net/"])],
         )
 
-    def cleanup(self) -> None:
-        self.linkback.kill()
-        try:
-            self.origin.stop()
-        except Exception:  # the origin may never have started
-            pass
-        shutil.rmtree(self.tmp, ignore_errors=True)
-
-    def print_log(self) -> None:
-        try:
-            text = self.linkback.log_path.read_text(encoding="utf-8", errors="replace")
-        except OSError:
-            return
-        lines = ANSI_ESCAPE.sub("", text).splitlines()[-200:]
-        print("# ----- linkback log (last 200 lines) -----")
-        for line in lines:
-            print(f"# {line}")
-        print("# ----- end of log -----")
+    def proxy(self) -> xmlrpc.client.ServerProxy:
+        return xmlrpc.client.ServerProxy(f"{self.linkback.base}/xmlrpc", transport=TimeoutTransport())
 
     # -- helpers over the service
 
     def ping(self, source: str, target: str):
-        with self.linkback.proxy() as proxy:
+        with self.proxy() as proxy:
             return proxy.pingback.ping(source, target)
 
     def wait_for_listing(self, count: int, seconds: float) -> list[dict]:
@@ -476,7 +227,7 @@ targets = ["https://checkpointasia.net/"]
                f"sources not oldest first: {sources}")
 
     def check_get_pingbacks(self) -> None:
-        with self.linkback.proxy() as proxy:
+        with self.proxy() as proxy:
             urls = proxy.pingback.extensions.getPingbacks(self.target)
         expect(isinstance(urls, list), f"expected an array, got {urls!r}")
         expect(sorted(urls) == sorted([self.fr_source, self.it_source]),
@@ -504,13 +255,13 @@ targets = ["https://checkpointasia.net/"]
 
     def check_unknown_method(self) -> None:
         def call():
-            with self.linkback.proxy() as proxy:
+            with self.proxy() as proxy:
                 return proxy.no.such.method()
         expect_fault(-32601, call)
 
     def check_wrong_arity(self) -> None:
         def call():
-            with self.linkback.proxy() as proxy:
+            with self.proxy() as proxy:
                 return proxy.pingback.ping(self.fr_source)
         expect_fault(-32602, call)
 
@@ -540,13 +291,13 @@ targets = ["https://checkpointasia.net/"]
         self._raw_xmlrpc_fault(b"not xml at all", -32700)
 
     def check_list_methods(self) -> None:
-        with self.linkback.proxy() as proxy:
+        with self.proxy() as proxy:
             methods = proxy.system.listMethods()
         expect(isinstance(methods, list) and "pingback.ping" in methods,
                f"pingback.ping not listed: {methods!r}")
 
     def check_multicall(self) -> None:
-        with self.linkback.proxy() as proxy:
+        with self.proxy() as proxy:
             multi = xmlrpc.client.MultiCall(proxy)
             multi.system.listMethods()
             multi.no.such.method()
@@ -607,56 +358,10 @@ targets = ["https://checkpointasia.net/"]
     def check_second_sigterm(self) -> None:
         self._sigterm_exits_zero()
 
+    # -- the plan
 
-# --------------------------------------------------------------------------- runner
-
-
-class Runner:
-    def __init__(self) -> None:
-        self.passed = 0
-        self.failed = 0
-
-    def check(self, name: str, fn) -> bool:
-        try:
-            fn()
-        except CheckFailed as e:
-            self._fail(name, str(e))
-            return False
-        except xmlrpc.client.Fault as fault:
-            self._fail(name, f"unexpected Fault {fault.faultCode}: {fault.faultString!r}")
-            return False
-        except xmlrpc.client.ProtocolError as e:
-            self._fail(name, f"HTTP {e.errcode} {e.errmsg} from {e.url}")
-            return False
-        except Exception as e:  # anything else is a failure of this check, not of the run
-            detail = "".join(traceback.format_exception_only(type(e), e)).strip()
-            self._fail(name, detail)
-            return False
-        self.passed += 1
-        print(f"ok - {name}", flush=True)
-        return True
-
-    def skip_rest(self, names: list[str], why: str) -> None:
-        for name in names:
-            self._fail(name, f"not run: {why}")
-
-    def _fail(self, name: str, detail: str) -> None:
-        self.failed += 1
-        detail = detail.replace("\n", "\n#   ")
-        print(f"FAIL - {name}: {detail}", flush=True)
-
-
-def main(argv: list[str]) -> int:
-    if len(argv) != 2:
-        print(f"usage: {argv[0]} path/to/linkback-binary", file=sys.stderr)
-        print("0 passed, 1 failed")
-        return 2
-    binary = os.path.abspath(argv[1])
-    runner = Runner()
-    scenario = None
-    try:
-        scenario = Scenario(binary)
-        s = scenario
+    def run(self, runner: harness.Runner) -> None:
+        s = self
         s.origin.start()
         s.write_config()
         if not runner.check("linkback starts and /healthz answers 200", s.linkback.start):
@@ -696,15 +401,13 @@ def main(argv: list[str]) -> int:
                                   "fault 48 after restart: duplicates still known",
                                   "second SIGTERM: exits with code 0 within 15 s"],
                                  "the service did not restart")
-    except Exception as e:  # setup failure (missing fixtures, ports...)
-        runner._fail("setup", "".join(traceback.format_exception_only(type(e), e)).strip())
-    finally:
-        if scenario is not None:
-            if runner.failed:
-                scenario.print_log()
-            scenario.cleanup()
-    print(f"{runner.passed} passed, {runner.failed} failed", flush=True)
-    return 0 if runner.failed == 0 and runner.passed > 0 else 1
+
+
+def main(argv: list[str]) -> int:
+    return harness.main(argv, PingbackScenario, explain={
+        xmlrpc.client.Fault: lambda f: f"unexpected Fault {f.faultCode}: {f.faultString!r}",
+        xmlrpc.client.ProtocolError: lambda e: f"HTTP {e.errcode} {e.errmsg} from {e.url}",
+    })
 
 
 if __name__ == "__main__":
