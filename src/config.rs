@@ -298,10 +298,11 @@ impl Config {
             ));
         }
         fetch.resolve_overrides()?;
-        if self.pingback.answer_deadline_ms == 0 || self.pingback.answer_deadline_ms > 60_000 {
+        // Below the 30 s request timeout, so the answer always comes from us, not from it.
+        if self.pingback.answer_deadline_ms == 0 || self.pingback.answer_deadline_ms > 20_000 {
             return Err(invalid(
                 "pingback.answer_deadline_ms",
-                "must be between 1 and 60000".to_owned(),
+                "must be between 1 and 20000".to_owned(),
             ));
         }
         let mut names = std::collections::BTreeSet::new();
@@ -433,6 +434,10 @@ mod tests {
         for (text, key) in [
             ("listen = \"nowhere\"", "listen"),
             ("[fetch]\ntimeout_ms = 0", "fetch.timeout_ms"),
+            (
+                "[pingback]\nanswer_deadline_ms = 30000",
+                "pingback.answer_deadline_ms",
+            ),
             ("[fetch]\nallowed_ports = []", "fetch.allowed_ports"),
             (
                 "[fetch.resolve]\n\"a.example\" = \"not-an-addr\"",

@@ -50,8 +50,9 @@ pub struct Handling {
 /// Why a source failed verification. Stored as the reason of a rejected or deleted mention.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum VerifyFailure {
-    /// Fetching failed; the text is the short cause, for admins only.
-    Unreachable(String),
+    /// Fetching failed. The precise cause is only logged (by the fetcher): the stored reason
+    /// is shown to senders, and must not tell a timeout from a refused address.
+    Unreachable,
     /// The source answered 410 Gone or declares itself deleted.
     Gone,
     /// The page does not link to the target.
@@ -61,14 +62,14 @@ enum VerifyFailure {
 impl VerifyFailure {
     fn rejection(&self) -> Rejection {
         match self {
-            Self::Unreachable(_) | Self::Gone => Rejection::SourceUnreachable,
+            Self::Unreachable | Self::Gone => Rejection::SourceUnreachable,
             Self::NoLink => Rejection::NoLinkToTarget,
         }
     }
 
     fn reason(&self) -> String {
         match self {
-            Self::Unreachable(cause) => format!("source unreachable: {cause}"),
+            Self::Unreachable => "the source could not be fetched".to_owned(),
             Self::Gone => "the source is gone (410)".to_owned(),
             Self::NoLink => "the source does not link to the target".to_owned(),
         }
@@ -182,11 +183,14 @@ impl Receiver {
                     "already registered as mention {}", existing.id
                 );
                 // A re-sent webmention while its verification runs is the same request again.
-                return if handling.resend == Resend::Always {
-                    Ok(Accepted::Continuing(existing))
-                } else {
-                    Err(Rejection::AlreadyRegistered)
-                };
+                if handling.resend != Resend::Always {
+                    return Err(Rejection::AlreadyRegistered);
+                }
+                let joined = store
+                    .note_protocol(existing.id, request.protocol)
+                    .map_err(|e| internal(&e))?;
+                store.durable().await.map_err(|e| internal(&e))?;
+                return Ok(Accepted::Continuing(Box::new(joined)));
             }
             Err(ReserveError::Store(e)) => return Err(internal(&e)),
         };
@@ -203,7 +207,12 @@ impl Receiver {
         }
 
         // Verification runs in its own task so that it outlives a sender that stops waiting.
-        let handoff = Arc::new(Handoff::default());
+        // Asynchronous protocols never read the verdict back: the task always records it.
+        let handoff = Arc::new(if handling.deadline.is_zero() {
+            Handoff::detached()
+        } else {
+            Handoff::default()
+        });
         let task = {
             let receiver = self.clone();
             let handoff = Arc::clone(&handoff);
@@ -216,9 +225,16 @@ impl Receiver {
             }
         };
         tokio::spawn(task.in_current_span());
-
+        // If this request stops waiting early (the sender hangs up), the guard hands a verdict
+        // that already arrived back to the background path, so it is never lost.
+        let _guard = WaitGuard {
+            handoff: Arc::clone(&handoff),
+            receiver: self.clone(),
+            id,
+            job: job.clone(),
+        };
         let verdict = if handling.deadline.is_zero() {
-            handoff.detach()
+            None
         } else {
             handoff.wait(handling.deadline).await
         };
@@ -278,8 +294,8 @@ impl Receiver {
         let page = match self.inner.fetcher.fetch(source).await {
             Ok(page) => page,
             Err(FetchError::Status(410)) => return Err(VerifyFailure::Gone),
-            // The fetcher has logged the precise cause once; the reason keeps its short form.
-            Err(e) => return Err(VerifyFailure::Unreachable(e.outcome().replace('_', " "))),
+            // The fetcher has logged the precise cause once.
+            Err(_) => return Err(VerifyFailure::Unreachable),
         };
         let target = target.clone();
         // Tokenising up to max_bytes of HTML is CPU work; keep it off the async workers.
@@ -294,9 +310,7 @@ impl Receiver {
             Ok(Extraction::Gone) => Err(VerifyFailure::Gone),
             Err(e) => {
                 error!(error = %e, "extraction task failed");
-                Err(VerifyFailure::Unreachable(
-                    "the page could not be read".to_owned(),
-                ))
+                Err(VerifyFailure::Unreachable)
             }
         }
     }
@@ -358,16 +372,9 @@ impl Receiver {
         }
     }
 
-    /// Verifies every mention left in the durable queue (after a restart). Returns when the
-    /// queue as it was at the call has been worked through.
-    pub async fn resume_queue(&self) {
-        let queued = match self.inner.store.queued() {
-            Ok(jobs) => jobs,
-            Err(e) => {
-                error!(error = %e, "cannot read the verification queue");
-                return;
-            }
-        };
+    /// Verifies `queued`, the jobs left in the durable queue by a previous run. The caller
+    /// reads them before accepting any request, so a job of this run is never verified twice.
+    pub async fn resume_queue(&self, queued: Vec<(MentionId, Job)>) {
         if queued.is_empty() {
             return;
         }
@@ -400,8 +407,9 @@ impl Receiver {
             Url::parse(&mention.source_key),
             Url::parse(&mention.target_key),
         ) else {
-            let failure = VerifyFailure::Unreachable("stored URLs are not valid".to_owned());
-            self.record_in_background(id, Err(failure), job).await;
+            error!(mention.id = id, "stored URLs of mention {id} are not valid");
+            self.record_in_background(id, Err(VerifyFailure::Unreachable), job)
+                .await;
             return;
         };
         let verdict = if handling.verify {
@@ -475,7 +483,38 @@ enum HandoffState {
     Detached,
 }
 
+/// Held by the waiting request; see [`Receiver::receive`].
+struct WaitGuard {
+    handoff: Arc<Handoff>,
+    receiver: Receiver,
+    id: MentionId,
+    job: Job,
+}
+
+impl Drop for WaitGuard {
+    fn drop(&mut self) {
+        // After a normal wait the verdict was taken and this finds nothing. Otherwise the
+        // request went away: a verdict that already arrived is recorded in the background,
+        // and one still to come goes to the task itself (the handoff is now detached).
+        let Some(verdict) = self.handoff.detach() else {
+            return;
+        };
+        let (receiver, id, job) = (self.receiver.clone(), self.id, self.job.clone());
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(async move { receiver.record_in_background(id, verdict, &job).await });
+        }
+    }
+}
+
 impl Handoff {
+    /// A handoff nobody waits on: every verdict goes back to the task.
+    fn detached() -> Self {
+        Self {
+            state: Mutex::new(HandoffState::Detached),
+            ready: Notify::new(),
+        }
+    }
+
     /// Gives the verdict to the waiting request; returns it back when nobody waits any more.
     fn deliver(&self, verdict: Verdict) -> Option<Verdict> {
         let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
@@ -559,7 +598,7 @@ mod tests {
         use Status::*;
         let gone = VerifyFailure::Gone;
         let no_link = VerifyFailure::NoLink;
-        let down = VerifyFailure::Unreachable("timeout".to_owned());
+        let down = VerifyFailure::Unreachable;
         let table = [
             (Approved, &gone, Deleted),
             (Approved, &no_link, Deleted),

@@ -25,9 +25,15 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let local = listener.local_addr()?;
+    // Read before the first request is accepted: the jobs of the previous run only.
+    let queued = state
+        .receiver
+        .store()
+        .queued()
+        .map_err(std::io::Error::other)?;
     let resume = tokio::spawn({
         let receiver = state.receiver.clone();
-        async move { receiver.resume_queue().await }
+        async move { receiver.resume_queue(queued).await }
     });
 
     let (draining_tx, draining_rx) = tokio::sync::oneshot::channel::<()>();

@@ -448,6 +448,20 @@ impl Store {
         result.map_err(|e| tx_error(e, id))
     }
 
+    /// Adds `protocol` to the protocols that announced `id` (a webmention joining a
+    /// verification already under way), without touching the queue.
+    pub fn note_protocol(&self, id: MentionId, protocol: Protocol) -> Result<Mention, StoreError> {
+        let result = self.inner.mentions.transaction(|mentions| {
+            let mut mention = read_in_tx(mentions, id)?;
+            if !mention.protocols.contains(&protocol) {
+                mention.protocols.push(protocol);
+                mentions.insert(&keys::mention_key(id), record::encode(&mention))?;
+            }
+            Ok(mention)
+        });
+        result.map_err(|e| tx_error(e, id))
+    }
+
     /// Whether a verification of `id` is waiting or under way.
     pub fn is_queued(&self, id: MentionId) -> Result<bool, StoreError> {
         Ok(self.inner.queue.contains_key(keys::mention_key(id))?)

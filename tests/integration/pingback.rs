@@ -548,3 +548,36 @@ async fn concurrent_identical_pings_register_once_and_different_ones_all_land() 
     assert_eq!(listed.len(), 1 + 50, "all land, once each");
     server.stop().await;
 }
+
+#[tokio::test]
+async fn a_sender_that_hangs_up_early_loses_nothing() {
+    // Regression: the verdict used to wait for a request that was gone, and the pair stayed
+    // queued (and refused as a duplicate) until a restart.
+    let server = TestServer::start_with(|c| c.pingback.answer_deadline_ms = 5_000).await;
+    let target = server.seed.target.clone();
+    let source = "http://slow.example.org/hangs-up/";
+    server.origin.put(
+        source,
+        page_linking(&target).with_delay(Duration::from_millis(600)),
+    );
+    let impatient = reqwest::Client::builder()
+        .no_proxy()
+        .timeout(Duration::from_millis(150))
+        .build()
+        .expect("client");
+    let call = linkback::xmlrpc::MethodCall {
+        method_name: "pingback.ping".to_owned(),
+        params: vec![string(source), string(&target)],
+    };
+    let hung_up = impatient
+        .post(format!("{}/xmlrpc", server.base))
+        .body(linkback::xmlrpc::encode_call(&call))
+        .send()
+        .await;
+    assert!(hung_up.is_err(), "the client gave up before the answer");
+    assert!(
+        eventually(10, || async { server.listing(&target).await.len() == 1 }).await,
+        "the verification finished and was recorded anyway"
+    );
+    server.stop().await;
+}

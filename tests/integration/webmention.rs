@@ -127,6 +127,21 @@ async fn accepted_webmentions_are_verified_asynchronously_and_listed() {
         "{outcome}"
     );
     assert_eq!(server.listing(&target).await.len(), 1);
+
+    // Every fetch failure reads the same to the sender, so the status URL cannot be used to
+    // map networks: a 404 and a refused connection give one reason.
+    let mut reasons = Vec::new();
+    for source in [
+        "http://blog.example.net/rocks/missing/".to_owned(),
+        "http://127.0.0.1:1/x".to_owned(),
+    ] {
+        let location = accepted(&server, &source, &target).await;
+        let outcome = server.webmention_outcome(&location).await;
+        assert_eq!(outcome["status"], "rejected", "{source}: {outcome}");
+        reasons.push(outcome["reason"].clone());
+    }
+    assert_eq!(reasons[0], "the source could not be fetched");
+    assert_eq!(reasons[0], reasons[1]);
     server.stop().await;
 }
 
@@ -397,6 +412,32 @@ async fn a_slow_source_is_verified_after_the_201() {
     assert_eq!(
         server.webmention_outcome(&location).await["status"],
         "verified"
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_webmention_joining_a_pingback_under_verification_gets_a_working_status_url() {
+    // Regression: the 201 pointed at a status URL that answered 404.
+    let server = TestServer::start_with(|c| c.pingback.answer_deadline_ms = 100).await;
+    let target = server.seed.target.clone();
+    let source = "http://slow.example.org/joined/";
+    server.origin.put(
+        source,
+        reply_to(&target, "Joined").with_delay(Duration::from_millis(600)),
+    );
+    let answer = server
+        .ping(source, &target)
+        .await
+        .expect("accepted, verification continues");
+    assert!(answer.contains("verification"), "{answer}");
+    let location = accepted(&server, source, &target).await;
+    let outcome = server.webmention_outcome(&location).await;
+    assert_eq!(outcome["status"], "verified", "{outcome}");
+    let listed = server.listing(&target).await;
+    assert_eq!(
+        listed[0]["protocols"],
+        serde_json::json!(["pingback", "webmention"])
     );
     server.stop().await;
 }
