@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use url::Url;
 
+use crate::alias::{self, AliasRules};
 use crate::canonical;
 
 /// Where `serve` looks for its configuration when `--config` is not given.
@@ -179,6 +180,16 @@ pub struct SiteConfig {
     /// The site owner's token (used by the site owner's API).
     #[serde(default)]
     pub token: Option<String>,
+    /// Spellings of one article that count as the same (all off by default).
+    #[serde(default)]
+    pub aliases: AliasRules,
+}
+
+impl SiteConfig {
+    /// The store key of `target` (canonical, under this site): its alias-folded form.
+    pub fn article_key(&self, target: &Url) -> String {
+        alias::article_key(target, &self.aliases).into()
+    }
 }
 
 /// `[pingback]`.
@@ -331,6 +342,15 @@ impl Config {
                     "must list at least one URL prefix".to_owned(),
                 ));
             }
+            for (j, pattern) in site.aliases.strip_query.iter().enumerate() {
+                let bare = pattern.strip_suffix('*').unwrap_or(pattern);
+                if bare.is_empty() || bare.contains(['*', '&', '=', '#']) {
+                    return Err(invalid(
+                        &format!("sites[{i}].aliases.strip_query[{j}]"),
+                        "must be a parameter name, or a prefix followed by one `*`".to_owned(),
+                    ));
+                }
+            }
             for (j, prefix) in site.targets.iter().enumerate() {
                 canonical::canonicalize(prefix)
                     .map_err(|e| invalid(&format!("sites[{i}].targets[{j}]"), e.to_string()))?;
@@ -365,6 +385,12 @@ impl Config {
                 self.public_url()
             )
         })
+    }
+
+    /// The store key of the article `target` (canonical): folded by its site's alias rules.
+    pub fn article_key(&self, target: &Url) -> String {
+        self.site_for_target(target)
+            .map_or_else(|| target.to_string(), |site| site.article_key(target))
     }
 
     /// The site whose target prefixes cover `target` (already canonical), longest prefix first.
@@ -455,6 +481,10 @@ mod tests {
             (
                 "[[sites]]\nname = \"a\"\ntargets = [\"http://x/\"]\n[[sites]]\nname = \"a\"\ntargets = [\"http://y/\"]",
                 "sites[1].name",
+            ),
+            (
+                "[[sites]]\nname = \"a\"\ntargets = [\"http://x/\"]\naliases = { strip_query = [\"*\"] }",
+                "sites[0].aliases.strip_query[0]",
             ),
         ] {
             let config = Config::parse(text).expect(text);

@@ -36,6 +36,7 @@ pub fn seed_config(origin: SocketAddr, hosts: &[&str]) -> Config {
             targets: vec!["https://checkpointasia.net/".to_owned()],
             moderation: ModerationMode::Auto,
             token: None,
+            aliases: crate::alias::AliasRules::default(),
         }],
         ..Config::default()
     }

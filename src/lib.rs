@@ -16,10 +16,12 @@
 //! - [`extract`] (pure): finds the link in the source HTML, its title and excerpt.
 //! - [`xmlrpc`] (pure): the XML-RPC codec. [`protocol`] (pure): what each protocol decodes into
 //!   and how a refusal maps back to its wire answer.
-//! - [`canonical`] (pure): URL identity. [`model`]: plain data.
+//! - [`canonical`] (pure): URL identity; [`alias`] (pure): a site's equivalent spellings of
+//!   one article. [`model`]: plain data.
 //! - [`store`]: sled, the only module that names it; keys and record format are pure.
 //! - [`origin`], [`demo`]: a loopback origin for the demo and the tests, and `linkback demo`.
 
+pub mod alias;
 pub mod canonical;
 pub mod cli;
 pub mod config;

@@ -167,7 +167,7 @@ impl Receiver {
             source: request.source.clone(),
             target: request.target.clone(),
             source_key: source.to_string(),
-            target_key: target.to_string(),
+            target_key: site.article_key(&target),
             sender_ip: request.sender_ip,
         };
         let job = Job {
@@ -405,7 +405,8 @@ impl Receiver {
         let handling = self.handling(job.protocol.unwrap_or(Protocol::Pingback));
         let (Ok(source), Ok(target)) = (
             Url::parse(&mention.source_key),
-            Url::parse(&mention.target_key),
+            // What the sender wrote, canonical: the key may be alias-folded.
+            canonicalize(&mention.target),
         ) else {
             error!(mention.id = id, "stored URLs of mention {id} are not valid");
             self.record_in_background(id, Err(VerifyFailure::Unreachable), job)

@@ -3,6 +3,8 @@
 
 mod error;
 mod listing;
+pub(crate) mod render;
+mod site;
 mod trackback;
 mod webmention;
 mod xmlrpc;
@@ -11,8 +13,9 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
-use axum::http::StatusCode;
+use axum::http::{Method, StatusCode, header};
 use axum::routing::{get, post};
+use tower_http::cors::{Any, CorsLayer};
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
@@ -26,6 +29,31 @@ pub const MAX_PING_BODY_BYTES: usize = 64 * 1024;
 /// Longest a request may take before it is answered 408; bounds slow clients and the drain on
 /// shutdown. A pingback answers within its own, shorter deadline.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The public reads of approved mentions: any page may fetch them (CORS, GET only).
+fn public_reads() -> Router<AppState> {
+    Router::new()
+        .route("/api/mentions", get(listing::list_mentions))
+        .route("/api/count", get(listing::count_mentions))
+        .route("/embed", get(listing::embed))
+        .route("/embed.js", get(listing::embed_script))
+        .route("/feed", get(listing::feed))
+        .layer(
+            CorsLayer::new()
+                .allow_origin(Any)
+                .allow_methods([Method::GET, Method::HEAD])
+                .expose_headers([header::ETAG, header::LAST_MODIFIED]),
+        )
+}
+
+/// The site owner's view; every handler checks the site's (or the admin's) token first.
+fn owner_routes() -> Router<AppState> {
+    Router::new()
+        .route("/api/site/{name}/mentions", get(site::list_site_mentions))
+        .route("/api/site/{name}/deleted", get(site::list_deleted))
+        .route("/api/site/{name}/export", get(site::export))
+        .route("/site/{name}", get(site::site_page))
+}
 
 /// Builds the service's router over `state`.
 pub fn router(state: AppState) -> Router {
@@ -43,7 +71,8 @@ pub fn router(state: AppState) -> Router {
             post(webmention::receive_webmention).layer(DefaultBodyLimit::max(MAX_PING_BODY_BYTES)),
         )
         .route("/webmention/{id}", get(webmention::webmention_status))
-        .route("/api/mentions", get(listing::list_mentions))
+        .merge(public_reads())
+        .merge(owner_routes())
         .route("/healthz", get(|| async { "ok\n" }))
         .layer(
             TraceLayer::new_for_http().make_span_with(|request: &Request| {

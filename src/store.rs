@@ -33,6 +33,9 @@ pub const DEFAULT_CACHE_BYTES: u64 = 64 * 1024 * 1024;
 
 const META_FORMAT_KEY: &[u8] = b"format";
 
+/// The layout of the trees this build writes: 2 added the `by_site` index.
+const DB_FORMAT: u32 = 2;
+
 /// What can go wrong in the store. Messages name the path or the record.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -162,8 +165,40 @@ impl Resend {
     }
 }
 
+/// Which way a listing runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Order {
+    /// Arrival order, oldest first.
+    #[default]
+    Oldest,
+    /// Newest first.
+    Newest,
+}
+
+/// What page of a listing to read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PageRequest {
+    /// Continue after this id (the previous page's `next`).
+    pub after: Option<MentionId>,
+    /// Mentions at most.
+    pub limit: usize,
+    /// Which way.
+    pub order: Order,
+}
+
+impl PageRequest {
+    /// The first `limit` mentions, oldest first.
+    pub fn first(limit: usize) -> Self {
+        Self {
+            after: None,
+            limit,
+            order: Order::Oldest,
+        }
+    }
+}
+
 /// One page of a listing.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct Page {
     /// The mentions, in the requested order.
     pub mentions: Vec<Mention>,
@@ -185,6 +220,7 @@ struct Inner {
     mentions: sled::Tree,
     pairs: sled::Tree,
     by_target: sled::Tree,
+    by_site: sled::Tree,
     queue: sled::Tree,
     flush_requests: Option<mpsc::Sender<Waiter>>,
     flusher: Option<JoinHandle<()>>,
@@ -203,8 +239,22 @@ impl Drop for Inner {
 
 impl Inner {
     /// The trees a new mention touches, for transactions over all of them.
-    fn all_trees(&self) -> (&sled::Tree, &sled::Tree, &sled::Tree, &sled::Tree) {
-        (&self.mentions, &self.pairs, &self.by_target, &self.queue)
+    fn all_trees(
+        &self,
+    ) -> (
+        &sled::Tree,
+        &sled::Tree,
+        &sled::Tree,
+        &sled::Tree,
+        &sled::Tree,
+    ) {
+        (
+            &self.mentions,
+            &self.pairs,
+            &self.by_target,
+            &self.by_site,
+            &self.queue,
+        )
     }
 }
 
@@ -250,14 +300,15 @@ impl Store {
                 message: other.to_string(),
             },
         })?;
-        Self::check_format(&db, dir)?;
         let tree = |name: &str| db.open_tree(name);
-        let (mentions, pairs, by_target, queue) = (
+        let (mentions, pairs, by_target, by_site, queue) = (
             tree("mentions")?,
             tree("pairs")?,
             tree("by_target")?,
+            tree("by_site")?,
             tree("queue")?,
         );
+        Self::migrate(&db, dir, &mentions, &by_site)?;
 
         let (flush_requests, requests) = mpsc::channel::<Waiter>();
         let flush_db = db.clone();
@@ -274,6 +325,7 @@ impl Store {
                 mentions,
                 pairs,
                 by_target,
+                by_site,
                 queue,
                 flush_requests: Some(flush_requests),
                 flusher: Some(flusher),
@@ -281,32 +333,42 @@ impl Store {
         })
     }
 
-    fn check_format(db: &sled::Db, dir: &Path) -> Result<(), StoreError> {
+    /// Brings a database written by an earlier build to [`DB_FORMAT`], or refuses one written
+    /// by a later build. Format 1 had no `by_site` index.
+    fn migrate(
+        db: &sled::Db,
+        dir: &Path,
+        mentions: &sled::Tree,
+        by_site: &sled::Tree,
+    ) -> Result<(), StoreError> {
         let meta = db.open_tree("meta")?;
-        match meta.get(META_FORMAT_KEY)? {
-            None => {
-                meta.insert(META_FORMAT_KEY, &record::FORMAT_VERSION.to_be_bytes())?;
-                Ok(())
-            }
-            Some(bytes) => {
-                let found = <[u8; 4]>::try_from(bytes.as_ref())
-                    .map(u32::from_be_bytes)
-                    .map_err(|_| StoreError::Damaged {
-                        path: dir.to_owned(),
-                        message: "the format marker is malformed".to_owned(),
-                    })?;
-                if found > record::FORMAT_VERSION {
-                    return Err(StoreError::Damaged {
-                        path: dir.to_owned(),
-                        message: format!(
-                            "written in format {found}, this build reads up to {}",
-                            record::FORMAT_VERSION
-                        ),
-                    });
-                }
-                Ok(())
+        let found = match meta.get(META_FORMAT_KEY)? {
+            None if mentions.is_empty() => DB_FORMAT,
+            None => 1,
+            Some(bytes) => <[u8; 4]>::try_from(bytes.as_ref())
+                .map(u32::from_be_bytes)
+                .map_err(|_| StoreError::Damaged {
+                    path: dir.to_owned(),
+                    message: "the format marker is malformed".to_owned(),
+                })?,
+        };
+        if found > DB_FORMAT {
+            return Err(StoreError::Damaged {
+                path: dir.to_owned(),
+                message: format!("written in format {found}, this build reads up to {DB_FORMAT}"),
+            });
+        }
+        if found < 2 {
+            tracing::info!("adding the by-site index (database format {found} to {DB_FORMAT})");
+            for entry in mentions.iter() {
+                let (key, bytes) = entry?;
+                let id = keys::id_from_suffix(&key).ok_or_else(|| damaged_record(0))?;
+                let mention = decode_record(id, &bytes)?;
+                by_site.insert(keys::scope_key(&mention.site, id), &[])?;
             }
         }
+        meta.insert(META_FORMAT_KEY, &DB_FORMAT.to_be_bytes())?;
+        Ok(())
     }
 
     /// Waits until everything written before this call is on disk. Concurrent callers share
@@ -343,57 +405,59 @@ impl Store {
         let inner = &*self.inner;
         let pair = keys::pair_key(&new.target_key, &new.source_key);
         let job_bytes = serde_json::to_vec(job).unwrap_or_default();
-        let result = inner
-            .all_trees()
-            .transaction(|(mentions, pairs, by_target, queue)| {
-                let now = now_ms();
-                if let Some(id_bytes) = pairs.get(&pair)? {
-                    let id = keys::id_from_suffix(&id_bytes).ok_or_else(|| abort_damaged(0))?;
+        let result =
+            inner
+                .all_trees()
+                .transaction(|(mentions, pairs, by_target, by_site, queue)| {
+                    let now = now_ms();
+                    if let Some(id_bytes) = pairs.get(&pair)? {
+                        let id = keys::id_from_suffix(&id_bytes).ok_or_else(|| abort_damaged(0))?;
+                        let key = keys::mention_key(id);
+                        let mut existing = read_in_tx(mentions, id)?;
+                        let in_flight = queue.get(key)?.is_some();
+                        if in_flight || !resend.allows(&existing, now) {
+                            return Err(ConflictableTransactionError::Abort(Abort::Registered(
+                                Box::new(existing),
+                            )));
+                        }
+                        let previous = Box::new(existing.clone());
+                        existing.updated_at_ms = now;
+                        if !existing.protocols.contains(&new.protocol) {
+                            existing.protocols.push(new.protocol);
+                        }
+                        mentions.insert(&key, record::encode(&existing))?;
+                        queue.insert(&key, job_bytes.as_slice())?;
+                        return Ok(Reservation::Again { id, previous });
+                    }
+                    let id = mentions.generate_id()?;
+                    let mention = Mention {
+                        id,
+                        site: new.site.clone(),
+                        protocol: new.protocol,
+                        protocols: vec![new.protocol],
+                        source: new.source.clone(),
+                        target: new.target.clone(),
+                        source_key: new.source_key.clone(),
+                        target_key: new.target_key.clone(),
+                        title: None,
+                        excerpt: None,
+                        author: None,
+                        status: Status::Queued,
+                        reason: None,
+                        received_at_ms: now,
+                        verified_at_ms: None,
+                        updated_at_ms: now,
+                        deleted_at_ms: None,
+                        sender_ip: new.sender_ip,
+                    };
                     let key = keys::mention_key(id);
-                    let mut existing = read_in_tx(mentions, id)?;
-                    let in_flight = queue.get(key)?.is_some();
-                    if in_flight || !resend.allows(&existing, now) {
-                        return Err(ConflictableTransactionError::Abort(Abort::Registered(
-                            Box::new(existing),
-                        )));
-                    }
-                    let previous = Box::new(existing.clone());
-                    existing.updated_at_ms = now;
-                    if !existing.protocols.contains(&new.protocol) {
-                        existing.protocols.push(new.protocol);
-                    }
-                    mentions.insert(&key, record::encode(&existing))?;
+                    mentions.insert(&key, record::encode(&mention))?;
+                    pairs.insert(pair.as_slice(), &key)?;
+                    by_target.insert(keys::scope_key(&new.target_key, id), &[])?;
+                    by_site.insert(keys::scope_key(&new.site, id), &[])?;
                     queue.insert(&key, job_bytes.as_slice())?;
-                    return Ok(Reservation::Again { id, previous });
-                }
-                let id = mentions.generate_id()?;
-                let mention = Mention {
-                    id,
-                    site: new.site.clone(),
-                    protocol: new.protocol,
-                    protocols: vec![new.protocol],
-                    source: new.source.clone(),
-                    target: new.target.clone(),
-                    source_key: new.source_key.clone(),
-                    target_key: new.target_key.clone(),
-                    title: None,
-                    excerpt: None,
-                    author: None,
-                    status: Status::Queued,
-                    reason: None,
-                    received_at_ms: now,
-                    verified_at_ms: None,
-                    updated_at_ms: now,
-                    deleted_at_ms: None,
-                    sender_ip: new.sender_ip,
-                };
-                let key = keys::mention_key(id);
-                mentions.insert(&key, record::encode(&mention))?;
-                pairs.insert(pair.as_slice(), &key)?;
-                by_target.insert(keys::target_index_key(&new.target_key, id), &[])?;
-                queue.insert(&key, job_bytes.as_slice())?;
-                Ok(Reservation::New(id))
-            });
+                    Ok(Reservation::New(id))
+                });
         result.map_err(|e| match e {
             TransactionError::Abort(Abort::Registered(m)) => ReserveError::AlreadyRegistered(m),
             TransactionError::Abort(Abort::Damaged(id)) => ReserveError::Store(damaged_record(id)),
@@ -406,26 +470,31 @@ impl Store {
     /// left in the queue.
     pub fn undo_reservation(&self, reservation: &Reservation) -> Result<(), StoreError> {
         let inner = &*self.inner;
-        let result = inner
-            .all_trees()
-            .transaction(|(mentions, pairs, by_target, queue)| {
-                let key = keys::mention_key(reservation.id());
-                queue.remove(&key)?;
-                match reservation {
-                    Reservation::New(id) => {
-                        if let Some(bytes) = mentions.remove(&key)? {
-                            let mention = record::decode(&bytes).map_err(|_| abort_damaged(*id))?;
-                            pairs
-                                .remove(keys::pair_key(&mention.target_key, &mention.source_key))?;
-                            by_target.remove(keys::target_index_key(&mention.target_key, *id))?;
+        let result =
+            inner
+                .all_trees()
+                .transaction(|(mentions, pairs, by_target, by_site, queue)| {
+                    let key = keys::mention_key(reservation.id());
+                    queue.remove(&key)?;
+                    match reservation {
+                        Reservation::New(id) => {
+                            if let Some(bytes) = mentions.remove(&key)? {
+                                let mention =
+                                    record::decode(&bytes).map_err(|_| abort_damaged(*id))?;
+                                pairs.remove(keys::pair_key(
+                                    &mention.target_key,
+                                    &mention.source_key,
+                                ))?;
+                                by_target.remove(keys::scope_key(&mention.target_key, *id))?;
+                                by_site.remove(keys::scope_key(&mention.site, *id))?;
+                            }
+                        }
+                        Reservation::Again { previous, .. } => {
+                            mentions.insert(&key, record::encode(previous))?;
                         }
                     }
-                    Reservation::Again { previous, .. } => {
-                        mentions.insert(&key, record::encode(previous))?;
-                    }
-                }
-                Ok(())
-            });
+                    Ok(())
+                });
         result.map_err(|e| tx_error(e, reservation.id()))
     }
 
@@ -493,35 +562,57 @@ impl Store {
         self.get(id)
     }
 
-    /// One article's mentions in arrival order, after `after`, that `keep` accepts; at most
-    /// `limit`. Only that article's index range is read.
+    /// One article's mentions in `order`, after the cursor `after`, that `keep` accepts; at
+    /// most `limit`. Only that article's index range is read.
     pub fn list_for_target(
         &self,
         target_key: &str,
-        after: Option<MentionId>,
-        limit: usize,
+        page: PageRequest,
         keep: impl Fn(&Mention) -> bool,
     ) -> Result<Page, StoreError> {
-        let prefix = keys::target_prefix(target_key);
-        let start = match after {
-            None => prefix.clone(),
-            Some(id) => match id.checked_add(1) {
-                Some(next) => keys::target_index_key(target_key, next),
-                None => {
-                    return Ok(Page {
-                        mentions: Vec::new(),
-                        next: None,
-                    });
-                }
-            },
-        };
+        self.list_scope(&self.inner.by_target, target_key, page, keep)
+    }
+
+    /// One site's mentions, as [`Store::list_for_target`] does for an article.
+    pub fn list_for_site(
+        &self,
+        site: &str,
+        page: PageRequest,
+        keep: impl Fn(&Mention) -> bool,
+    ) -> Result<Page, StoreError> {
+        self.list_scope(&self.inner.by_site, site, page, keep)
+    }
+
+    fn list_scope(
+        &self,
+        index: &sled::Tree,
+        scope: &str,
+        page: PageRequest,
+        keep: impl Fn(&Mention) -> bool,
+    ) -> Result<Page, StoreError> {
+        let prefix = keys::scope_prefix(scope);
         // The prefix ends in the 0x00 separator; bumping it to 0x01 bounds the range.
-        let mut end = prefix;
+        let mut end = prefix.clone();
         if let Some(last) = end.last_mut() {
             *last = 1;
         }
+        let range = match (page.order, page.after) {
+            (Order::Oldest, None) => index.range(prefix..end),
+            (Order::Oldest, Some(id)) => match id.checked_add(1) {
+                Some(next) => index.range(keys::scope_key(scope, next)..end),
+                None => return Ok(Page::default()),
+            },
+            (Order::Newest, None) => index.range(prefix..end),
+            (Order::Newest, Some(id)) => index.range(prefix..keys::scope_key(scope, id)),
+        };
+        let entries: Box<dyn Iterator<Item = sled::Result<(sled::IVec, sled::IVec)>>> =
+            match page.order {
+                Order::Oldest => Box::new(range),
+                Order::Newest => Box::new(range.rev()),
+            };
+        let limit = page.limit;
         let mut mentions = Vec::with_capacity(limit.min(64) + 1);
-        for entry in self.inner.by_target.range(start..end) {
+        for entry in entries {
             let (key, _) = entry?;
             let id = keys::id_from_suffix(&key).ok_or_else(|| damaged_record(0))?;
             let Some(mention) = self.get(id)? else {
@@ -705,7 +796,7 @@ mod tests {
         }
         let store = Store::open(dir.path(), DEFAULT_CACHE_BYTES).expect("reopen");
         let all = store
-            .list_for_target(target, None, 10, |_| true)
+            .list_for_target(target, PageRequest::first(10), |_| true)
             .expect("list");
         let statuses: Vec<_> = all
             .mentions
@@ -810,7 +901,7 @@ mod tests {
                 .is_none()
         );
         let page = store
-            .list_for_target(&ping.target_key, None, 10, |_| true)
+            .list_for_target(&ping.target_key, PageRequest::first(10), |_| true)
             .expect("list");
         assert!(page.mentions.is_empty());
         reserve(&store, &ping).expect("the pair can be announced again");
@@ -840,7 +931,15 @@ mod tests {
         let mut cursor = None;
         loop {
             let page = store
-                .list_for_target(target, cursor, 2, approved)
+                .list_for_target(
+                    target,
+                    PageRequest {
+                        after: cursor,
+                        limit: 2,
+                        order: Order::Oldest,
+                    },
+                    approved,
+                )
                 .expect("page");
             seen.extend(page.mentions.iter().map(|m| m.source.clone()));
             match page.next {

@@ -10,6 +10,9 @@ pub enum ApiError {
     /// The request is wrong; the message says how, and is safe to show.
     #[error("{0}")]
     BadRequest(String),
+    /// No valid token for this resource.
+    #[error("a valid token is required (Authorization: Bearer TOKEN)")]
+    Unauthorized,
     /// The thing asked for does not exist.
     #[error("{0}")]
     NotFound(String),
@@ -23,13 +26,22 @@ impl IntoResponse for ApiError {
         let status = match self {
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::Unauthorized => StatusCode::UNAUTHORIZED,
             Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         };
-        (
+        let mut response = (
             status,
             Json(serde_json::json!({ "error": self.to_string() })),
         )
-            .into_response()
+            .into_response();
+        if matches!(self, Self::Unauthorized) {
+            // Lets a browser ask for the token (as the password) on the owner's page.
+            response.headers_mut().insert(
+                axum::http::header::WWW_AUTHENTICATE,
+                axum::http::HeaderValue::from_static("Basic realm=\"linkback\", charset=\"UTF-8\""),
+            );
+        }
+        response
     }
 }
 

@@ -1,26 +1,179 @@
-//! Public reads: the approved mentions of one article.
+//! Public reads of approved mentions: the JSON (and JF2) listing, counts, the embeddable list
+//! and its script, and Atom feeds. Every answer carries `ETag` and `Last-Modified` and answers
+//! conditional requests with 304. Only the article's (or site's) own index range is read.
 
-use axum::Json;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+use url::Url;
 
 use crate::canonical::canonicalize;
-use crate::model::{Mention, Status, rfc3339};
-use crate::routes::ApiError;
+use crate::model::{Mention, Protocol, Status, rfc3339};
+use crate::routes::{ApiError, render};
 use crate::state::AppState;
+use crate::store::{Order, Page, PageRequest};
 
 /// Mentions per page when the client does not say.
 pub(crate) const DEFAULT_PAGE_SIZE: usize = 50;
 /// Most mentions one page returns, whatever the client asks.
 pub(crate) const MAX_PAGE_SIZE: usize = 500;
+/// Entries in a feed when the client does not say.
+const DEFAULT_FEED_SIZE: usize = 100;
 
-#[derive(Debug, Deserialize)]
-pub(crate) struct ListQuery {
-    target: String,
-    limit: Option<usize>,
+/// The query every public read accepts; each endpoint uses what applies to it.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct PublicQuery {
+    target: Option<String>,
+    site: Option<String>,
+    limit: Option<String>,
     cursor: Option<String>,
+    order: Option<String>,
+    since: Option<String>,
+    protocol: Option<String>,
+    format: Option<String>,
+}
+
+/// What a public read selects, validated.
+#[derive(Debug)]
+struct Selection {
+    scope: Scope,
+    page: PageRequest,
+    since_ms: Option<i64>,
+    protocol: Option<Protocol>,
+}
+
+#[derive(Debug)]
+enum Scope {
+    /// One article: its canonical URL and its store key.
+    Article { target: Url, key: String },
+    /// A whole site.
+    Site(String),
+}
+
+impl Selection {
+    fn keeps(&self, mention: &Mention) -> bool {
+        mention.status == Status::Approved
+            && self
+                .since_ms
+                .is_none_or(|since| mention.received_at_ms >= since)
+            && self.protocol.is_none_or(|p| mention.protocols.contains(&p))
+    }
+}
+
+fn parse_query(query: Result<Query<PublicQuery>, QueryRejection>) -> Result<PublicQuery, ApiError> {
+    query
+        .map(|Query(q)| q)
+        .map_err(|e| ApiError::BadRequest(e.body_text()))
+}
+
+/// Reads and validates the common parameters; `default_limit` and `default_order` differ per
+/// endpoint.
+fn select(
+    state: &AppState,
+    query: &PublicQuery,
+    default_limit: usize,
+    default_order: Order,
+    allow_site: bool,
+) -> Result<Selection, ApiError> {
+    let bad = |message: &str| ApiError::BadRequest(message.to_owned());
+    let scope = match (&query.target, &query.site) {
+        (Some(target), None) => {
+            let target =
+                canonicalize(target).map_err(|e| ApiError::BadRequest(format!("target: {e}")))?;
+            let key = state.receiver.config().article_key(&target);
+            Scope::Article { target, key }
+        }
+        (None, Some(site)) if allow_site => {
+            if !state
+                .receiver
+                .config()
+                .sites
+                .iter()
+                .any(|s| &s.name == site)
+            {
+                return Err(ApiError::NotFound(format!("no site named {}", short(site))));
+            }
+            Scope::Site(site.clone())
+        }
+        (Some(_), Some(_)) => return Err(bad("give target or site, not both")),
+        _ if allow_site => {
+            return Err(bad(
+                "the target (an article URL) or site parameter is required",
+            ));
+        }
+        _ => return Err(bad("the target parameter (an article URL) is required")),
+    };
+    let limit = match query.limit.as_deref() {
+        None => default_limit,
+        Some(text) => match text.parse::<usize>() {
+            Ok(0) | Err(_) => return Err(bad("limit must be a whole number from 1")),
+            Ok(n) => n.min(MAX_PAGE_SIZE),
+        },
+    };
+    let order = match query.order.as_deref() {
+        None => default_order,
+        Some("asc") => Order::Oldest,
+        Some("desc") => Order::Newest,
+        Some(_) => return Err(bad("order must be asc or desc")),
+    };
+    let after = query
+        .cursor
+        .as_deref()
+        .map(|c| decode_cursor(c).ok_or_else(|| bad("cursor is not one this service issued")))
+        .transpose()?;
+    let since_ms = query
+        .since
+        .as_deref()
+        .map(|text| {
+            OffsetDateTime::parse(text, &Rfc3339)
+                .map(|t| i64::try_from(t.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX))
+                .map_err(|_| bad("since must be an RFC 3339 time, e.g. 2017-12-12T00:00:00Z"))
+        })
+        .transpose()?;
+    let protocol = query
+        .protocol
+        .as_deref()
+        .map(|p| match p {
+            "pingback" => Ok(Protocol::Pingback),
+            "trackback" => Ok(Protocol::Trackback),
+            "webmention" => Ok(Protocol::Webmention),
+            _ => Err(bad("protocol must be pingback, trackback or webmention")),
+        })
+        .transpose()?;
+    Ok(Selection {
+        scope,
+        page: PageRequest {
+            after,
+            limit,
+            order,
+        },
+        since_ms,
+        protocol,
+    })
+}
+
+fn short(text: &str) -> String {
+    text.chars().take(64).collect()
+}
+
+/// Reads one page of approved mentions off the async workers.
+async fn read_page(state: &AppState, selection: Selection) -> Result<(Selection, Page), ApiError> {
+    let store = state.receiver.store().clone();
+    tokio::task::spawn_blocking(move || {
+        let keep = |m: &Mention| selection.keeps(m);
+        let page = match &selection.scope {
+            Scope::Article { key, .. } => store.list_for_target(key, selection.page, keep),
+            Scope::Site(site) => store.list_for_site(site, selection.page, keep),
+        }?;
+        Ok((selection, page))
+    })
+    .await
+    .map_err(|_| ApiError::Internal)?
 }
 
 /// A mention as the public sees it.
@@ -57,58 +210,228 @@ impl<'a> From<&'a Mention> for PublicMention<'a> {
     }
 }
 
-/// `GET /api/mentions?target=URL[&limit=N&cursor=C]`: approved mentions, oldest first.
-pub(crate) async fn list_mentions(
-    State(state): State<AppState>,
-    query: Result<Query<ListQuery>, QueryRejection>,
-) -> Result<Response, ApiError> {
-    let Query(query) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
-    let target =
-        canonicalize(&query.target).map_err(|e| ApiError::BadRequest(format!("target: {e}")))?;
-    let limit = match query.limit {
-        None => DEFAULT_PAGE_SIZE,
-        Some(0) => return Err(ApiError::BadRequest("limit must be at least 1".to_owned())),
-        Some(n) => n.min(MAX_PAGE_SIZE),
-    };
-    let after = query
-        .cursor
-        .as_deref()
-        .map(decode_cursor)
-        .transpose()
-        .map_err(|()| ApiError::BadRequest("cursor is not one this service issued".to_owned()))?;
-    let store = state.receiver.store().clone();
-    let target_key = target.to_string();
-    let page = tokio::task::spawn_blocking(move || {
-        store.list_for_target(&target_key, after, limit, |m| m.status == Status::Approved)
-    })
-    .await
-    .map_err(|_| ApiError::Internal)??;
-    Ok(Json(Listing {
-        target: target.to_string(),
-        mentions: page.mentions.iter().map(PublicMention::from).collect(),
-        next: page.next.map(encode_cursor),
-    })
-    .into_response())
-}
-
 /// One page of an article's listing, fields in the documented order.
 #[derive(Debug, Serialize)]
-pub(crate) struct Listing<'a> {
-    target: String,
+struct Listing<'a> {
+    target: &'a str,
     mentions: Vec<PublicMention<'a>>,
     next: Option<String>,
 }
 
+/// `GET /api/mentions?target=URL[&limit&cursor&order&since&protocol&format=jf2]`.
+pub(crate) async fn list_mentions(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    query: Result<Query<PublicQuery>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let query = parse_query(query)?;
+    let selection = select(&state, &query, DEFAULT_PAGE_SIZE, Order::Oldest, false)?;
+    let (selection, page) = read_page(&state, selection).await?;
+    let Scope::Article { target, .. } = &selection.scope else {
+        return Err(ApiError::Internal);
+    };
+    let body = match query.format.as_deref() {
+        None | Some("json") => serde_json::to_vec(&Listing {
+            target: target.as_str(),
+            mentions: page.mentions.iter().map(PublicMention::from).collect(),
+            next: page.next.map(encode_cursor),
+        }),
+        Some("jf2") => serde_json::to_vec(&render::jf2_feed(target.as_str(), &page.mentions)),
+        Some(_) => {
+            return Err(ApiError::BadRequest(
+                "format must be json or jf2".to_owned(),
+            ));
+        }
+    }
+    .map_err(|_| ApiError::Internal)?;
+    Ok(conditional(
+        &headers,
+        "application/json",
+        body,
+        &page.mentions,
+    ))
+}
+
+/// `GET /api/count?target=URL`: approved mentions of the article, in all and by protocol (the
+/// protocol that first announced each).
+pub(crate) async fn count_mentions(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    query: Result<Query<PublicQuery>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let query = parse_query(query)?;
+    let mut selection = select(&state, &query, MAX_PAGE_SIZE, Order::Oldest, false)?;
+    // Counting reads the whole range, not a page of it.
+    selection.page = PageRequest::first(usize::MAX - 1);
+    let (_, page) = read_page(&state, selection).await?;
+    let by = |protocol: Protocol| {
+        page.mentions
+            .iter()
+            .filter(|m| m.protocol == protocol)
+            .count()
+    };
+    let body = serde_json::json!({
+        "count": page.mentions.len(),
+        "type": {
+            "pingback": by(Protocol::Pingback),
+            "trackback": by(Protocol::Trackback),
+            "webmention": by(Protocol::Webmention),
+        },
+    });
+    let body = serde_json::to_vec(&body).map_err(|_| ApiError::Internal)?;
+    Ok(conditional(
+        &headers,
+        "application/json",
+        body,
+        &page.mentions,
+    ))
+}
+
+/// `GET /embed?target=URL`: the article's mentions as an HTML fragment (see
+/// [`render::embed_html`]).
+pub(crate) async fn embed(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    query: Result<Query<PublicQuery>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let query = parse_query(query)?;
+    let selection = select(&state, &query, MAX_PAGE_SIZE, Order::Oldest, false)?;
+    let (_, page) = read_page(&state, selection).await?;
+    let body = render::embed_html(&page.mentions).into_bytes();
+    Ok(conditional(
+        &headers,
+        "text/html; charset=utf-8",
+        body,
+        &page.mentions,
+    ))
+}
+
+/// `GET /embed.js?target=URL`: a script that inserts the embed where it is included.
+pub(crate) async fn embed_script(
+    State(state): State<AppState>,
+    query: Result<Query<PublicQuery>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let query = parse_query(query)?;
+    let selection = select(&state, &query, MAX_PAGE_SIZE, Order::Oldest, false)?;
+    let Scope::Article { target, .. } = &selection.scope else {
+        return Err(ApiError::Internal);
+    };
+    let embed_url = url::Url::parse_with_params(
+        &format!("{}/embed", state.receiver.config().public_url()),
+        [("target", target.as_str())],
+    )
+    .map_err(|_| ApiError::Internal)?;
+    let body = render::embed_js(embed_url.as_str()).into_bytes();
+    Ok(conditional(
+        &HeaderMap::new(),
+        "text/javascript; charset=utf-8",
+        body,
+        &[],
+    ))
+}
+
+/// `GET /feed?target=URL` or `GET /feed?site=NAME`: Atom 1.0, newest first.
+pub(crate) async fn feed(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    query: Result<Query<PublicQuery>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let query = parse_query(query)?;
+    let selection = select(&state, &query, DEFAULT_FEED_SIZE, Order::Newest, true)?;
+    let (selection, page) = read_page(&state, selection).await?;
+    let public = state.receiver.config().public_url();
+    let (self_url, title, alternate) = match &selection.scope {
+        Scope::Article { target, .. } => (
+            Url::parse_with_params(&format!("{public}/feed"), [("target", target.as_str())]),
+            format!("Mentions of {target}"),
+            Some(target.as_str()),
+        ),
+        Scope::Site(site) => (
+            Url::parse_with_params(&format!("{public}/feed"), [("site", site.as_str())]),
+            format!("Mentions of {site}"),
+            None,
+        ),
+    };
+    let self_url = self_url.map_err(|_| ApiError::Internal)?;
+    let host = Url::parse(&public)
+        .ok()
+        .and_then(|u| u.host_str().map(str::to_owned))
+        .unwrap_or_else(|| "linkback".to_owned());
+    let prefix = format!("tag:{host},2026:mention:");
+    let meta = render::FeedMeta {
+        id: self_url.as_str(),
+        title: &title,
+        self_url: self_url.as_str(),
+        alternate,
+        entry_id_prefix: &prefix,
+    };
+    let body = render::atom_feed(&meta, &page.mentions);
+    Ok(conditional(
+        &headers,
+        "application/atom+xml; charset=utf-8",
+        body,
+        &page.mentions,
+    ))
+}
+
+/// Builds a cacheable answer: `ETag` from the body, `Last-Modified` from the newest change
+/// among the mentions, and 304 when the client's copy is current.
+pub(crate) fn conditional(
+    request: &HeaderMap,
+    content_type: &'static str,
+    body: Vec<u8>,
+    mentions: &[Mention],
+) -> Response {
+    let etag = render::etag(&body);
+    let last_modified = mentions.iter().map(|m| m.updated_at_ms).max();
+    let etag_matches = request
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|tags| {
+            tags.split(',').map(str::trim).any(|tag| {
+                tag == "*" || tag.trim_start_matches("W/") == etag.trim_start_matches("W/")
+            })
+        });
+    // If-None-Match wins over If-Modified-Since when both are sent (RFC 9110 §13.2.2).
+    let not_modified = if request.contains_key(header::IF_NONE_MATCH) {
+        etag_matches
+    } else {
+        let since = request
+            .get(header::IF_MODIFIED_SINCE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(render::parse_http_date);
+        matches!((since, last_modified), (Some(since), Some(modified)) if modified / 1000 <= since / 1000)
+    };
+    let mut response = if not_modified {
+        StatusCode::NOT_MODIFIED.into_response()
+    } else {
+        ([(header::CONTENT_TYPE, content_type)], body).into_response()
+    };
+    let headers = response.headers_mut();
+    if let Ok(value) = HeaderValue::from_str(&etag) {
+        headers.insert(header::ETAG, value);
+    }
+    if let Some(modified) = last_modified
+        && let Ok(value) = HeaderValue::from_str(&render::http_date(modified))
+    {
+        headers.insert(header::LAST_MODIFIED, value);
+    }
+    headers.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=60"),
+    );
+    response
+}
+
 /// Cursors are opaque to clients: the last id seen, in hex, behind a version letter.
-fn encode_cursor(id: u64) -> String {
+pub(crate) fn encode_cursor(id: u64) -> String {
     format!("c{id:x}")
 }
 
-fn decode_cursor(cursor: &str) -> Result<u64, ()> {
+pub(crate) fn decode_cursor(cursor: &str) -> Option<u64> {
     cursor
         .strip_prefix('c')
         .and_then(|hex| u64::from_str_radix(hex, 16).ok())
-        .ok_or(())
 }
 
 #[cfg(test)]
@@ -118,10 +441,10 @@ mod tests {
     #[test]
     fn cursors_round_trip_and_refuse_garbage() {
         for id in [0, 1, 255, u64::MAX] {
-            assert_eq!(decode_cursor(&encode_cursor(id)), Ok(id));
+            assert_eq!(decode_cursor(&encode_cursor(id)), Some(id));
         }
         for bad in ["", "c", "12", "cxyz", "c1ffffffffffffffff"] {
-            assert_eq!(decode_cursor(bad), Err(()), "{bad:?}");
+            assert_eq!(decode_cursor(bad), None, "{bad:?}");
         }
     }
 }

@@ -14,6 +14,7 @@ use crate::model::{Claimed, Protocol, Status};
 use crate::protocol::pingback::{self, Call};
 use crate::protocol::{Accepted, PingRequest, Rejection};
 use crate::state::AppState;
+use crate::store::PageRequest;
 use crate::xmlrpc::{self, Fault, MethodResponse, Value};
 
 /// Most source URLs `getPingbacks` returns for one article.
@@ -95,8 +96,9 @@ async fn get_pingbacks(state: &AppState, url: &str) -> Result<Value, Fault> {
         .filter(|t| receiver.config().site_for_target(t).is_some())
         .ok_or_else(|| pingback::fault_for(&Rejection::TargetUnknown))?;
     let store = receiver.store().clone();
+    let article = receiver.config().article_key(&target);
     let page = tokio::task::spawn_blocking(move || {
-        store.list_for_target(target.as_str(), None, MAX_LISTED_PINGBACKS, |m| {
+        store.list_for_target(&article, PageRequest::first(MAX_LISTED_PINGBACKS), |m| {
             m.status == Status::Approved && m.protocols.contains(&Protocol::Pingback)
         })
     })

@@ -26,18 +26,19 @@ pub(crate) fn pair_key(target_key: &str, source_key: &str) -> Vec<u8> {
     key
 }
 
-/// Prefix of every by-target index key of one article.
-pub(crate) fn target_prefix(target_key: &str) -> Vec<u8> {
+/// Prefix of every index key of one scope: an article (canonical target) in `by_target`, a
+/// site name in `by_site`.
+pub(crate) fn scope_prefix(target_key: &str) -> Vec<u8> {
     let mut key = Vec::with_capacity(target_key.len() + 9);
     key.extend_from_slice(target_key.as_bytes());
     key.push(0);
     key
 }
 
-/// Key of the by-target index: the article, then the id, so one article's mentions are one
-/// contiguous range in arrival order.
-pub(crate) fn target_index_key(target_key: &str, id: MentionId) -> Vec<u8> {
-    let mut key = target_prefix(target_key);
+/// Key of a scoped index: the scope, then the id, so one article's (or site's) mentions are
+/// one contiguous range in arrival order.
+pub(crate) fn scope_key(target_key: &str, id: MentionId) -> Vec<u8> {
+    let mut key = scope_prefix(target_key);
     key.extend_from_slice(&id.to_be_bytes());
     key
 }
@@ -56,10 +57,10 @@ mod tests {
 
     #[test]
     fn one_article_never_sees_a_longer_url() {
-        let short = target_prefix("http://a.example/post");
-        let longer = target_index_key("http://a.example/post-2", 7);
+        let short = scope_prefix("http://a.example/post");
+        let longer = scope_key("http://a.example/post-2", 7);
         assert!(!longer.starts_with(&short));
-        let own = target_index_key("http://a.example/post", 7);
+        let own = scope_key("http://a.example/post", 7);
         assert!(own.starts_with(&short));
         assert_eq!(id_from_suffix(&own), Some(7));
     }

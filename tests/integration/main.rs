@@ -7,5 +7,6 @@ mod support;
 mod cli;
 mod listing;
 mod pingback;
+mod serving;
 mod trackback;
 mod webmention;

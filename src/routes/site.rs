@@ -1,0 +1,438 @@
+//! The site owner's view: every mention of one site, any status, behind the site's token (or
+//! the admin token). JSON for tools (`/api/site/{name}/…`) and a server-rendered page for
+//! people (`/site/{name}`).
+//!
+//! A token is accepted as `Authorization: Bearer <token>`, or as the password of HTTP Basic
+//! authentication (any user name), so that a browser can ask for it without a login page.
+
+use std::collections::BTreeMap;
+
+use axum::body::Body;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use base64::Engine;
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+use crate::config::SiteConfig;
+use crate::model::{Mention, Protocol, Status, now_ms, rfc3339};
+use crate::routes::listing::{MAX_PAGE_SIZE, decode_cursor, encode_cursor};
+use crate::routes::{ApiError, render};
+use crate::state::AppState;
+use crate::store::{Order, PageRequest};
+
+/// Mentions the owner's page reads at most (newest first); the JSON API pages through all.
+const MAX_PAGE_MENTIONS: usize = 10_000;
+/// Mentions per page of the owner's listing when the client does not say.
+const DEFAULT_OWNER_PAGE: usize = 100;
+
+/// Checks the request's token against the site's and the admin's; returns the site.
+fn authorize<'a>(
+    state: &'a AppState,
+    headers: &HeaderMap,
+    name: &str,
+) -> Result<&'a SiteConfig, ApiError> {
+    let config = state.receiver.config();
+    let presented = presented_token(headers).ok_or(ApiError::Unauthorized)?;
+    let admin = config
+        .admin
+        .token
+        .as_deref()
+        .is_some_and(|t| same_secret(t, &presented));
+    let site = config.sites.iter().find(|s| s.name == name);
+    let owner = site
+        .and_then(|s| s.token.as_deref())
+        .is_some_and(|t| same_secret(t, &presented));
+    match site {
+        Some(site) if admin || owner => Ok(site),
+        // Only the admin learns whether a site exists.
+        None if admin => Err(ApiError::NotFound("no such site".to_owned())),
+        _ => Err(ApiError::Unauthorized),
+    }
+}
+
+fn presented_token(headers: &HeaderMap) -> Option<String> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?.trim();
+    let (scheme, credentials) = value.split_once(' ')?;
+    let credentials = credentials.trim();
+    if scheme.eq_ignore_ascii_case("bearer") {
+        return Some(credentials.to_owned());
+    }
+    if scheme.eq_ignore_ascii_case("basic") {
+        let decoded = base64::engine::general_purpose::STANDARD
+            .decode(credentials)
+            .ok()?;
+        let decoded = String::from_utf8(decoded).ok()?;
+        return decoded
+            .split_once(':')
+            .map(|(_, password)| password.to_owned());
+    }
+    None
+}
+
+/// Compares secrets in time that does not depend on where they differ.
+fn same_secret(expected: &str, presented: &str) -> bool {
+    let (a, b) = (expected.as_bytes(), presented.as_bytes());
+    // The length is not secret enough to matter; the content is.
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// Filters of the owner's listing.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct OwnerQuery {
+    status: Option<String>,
+    target: Option<String>,
+    source_domain: Option<String>,
+    protocol: Option<String>,
+    since: Option<String>,
+    until: Option<String>,
+    cursor: Option<String>,
+    limit: Option<String>,
+    order: Option<String>,
+}
+
+#[derive(Debug)]
+struct OwnerFilter {
+    status: Option<Status>,
+    target_key: Option<String>,
+    source_domain: Option<String>,
+    protocol: Option<Protocol>,
+    since_ms: Option<i64>,
+    until_ms: Option<i64>,
+}
+
+impl OwnerFilter {
+    fn keeps(&self, m: &Mention) -> bool {
+        self.status.is_none_or(|s| m.status == s)
+            && self.target_key.as_ref().is_none_or(|t| &m.target_key == t)
+            && self.protocol.is_none_or(|p| m.protocols.contains(&p))
+            && self.since_ms.is_none_or(|t| m.received_at_ms >= t)
+            && self.until_ms.is_none_or(|t| m.received_at_ms < t)
+            && self.source_domain.as_ref().is_none_or(|domain| {
+                url::Url::parse(&m.source_key)
+                    .ok()
+                    .and_then(|u| u.host_str().map(str::to_owned))
+                    .is_some_and(|host| host == *domain || host.ends_with(&format!(".{domain}")))
+            })
+    }
+}
+
+fn parse_status(text: &str) -> Option<Status> {
+    [
+        Status::Queued,
+        Status::Pending,
+        Status::Approved,
+        Status::Spam,
+        Status::Rejected,
+        Status::Deleted,
+    ]
+    .into_iter()
+    .find(|s| s.as_str() == text)
+}
+
+fn parse_time(text: &str, name: &str) -> Result<i64, ApiError> {
+    OffsetDateTime::parse(text, &Rfc3339)
+        .map(|t| i64::try_from(t.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX))
+        .map_err(|_| ApiError::BadRequest(format!("{name} must be an RFC 3339 time")))
+}
+
+fn owner_filter(site: &SiteConfig, query: &OwnerQuery) -> Result<OwnerFilter, ApiError> {
+    let bad = |m: &str| ApiError::BadRequest(m.to_owned());
+    Ok(OwnerFilter {
+        status: query
+            .status
+            .as_deref()
+            .map(|s| {
+                parse_status(s).ok_or_else(|| {
+                    bad("status must be queued, pending, approved, spam, rejected or deleted")
+                })
+            })
+            .transpose()?,
+        target_key: query
+            .target
+            .as_deref()
+            .map(|t| {
+                crate::canonical::canonicalize(t)
+                    .map(|url| site.article_key(&url))
+                    .map_err(|e| ApiError::BadRequest(format!("target: {e}")))
+            })
+            .transpose()?,
+        source_domain: query
+            .source_domain
+            .as_deref()
+            .map(|d| d.trim().trim_end_matches('.').to_ascii_lowercase())
+            .filter(|d| !d.is_empty()),
+        protocol: query
+            .protocol
+            .as_deref()
+            .map(|p| match p {
+                "pingback" => Ok(Protocol::Pingback),
+                "trackback" => Ok(Protocol::Trackback),
+                "webmention" => Ok(Protocol::Webmention),
+                _ => Err(bad("protocol must be pingback, trackback or webmention")),
+            })
+            .transpose()?,
+        since_ms: query
+            .since
+            .as_deref()
+            .map(|t| parse_time(t, "since"))
+            .transpose()?,
+        until_ms: query
+            .until
+            .as_deref()
+            .map(|t| parse_time(t, "until"))
+            .transpose()?,
+    })
+}
+
+fn page_request(query: &OwnerQuery) -> Result<PageRequest, ApiError> {
+    let bad = |m: &str| ApiError::BadRequest(m.to_owned());
+    Ok(PageRequest {
+        after: query
+            .cursor
+            .as_deref()
+            .map(|c| decode_cursor(c).ok_or_else(|| bad("cursor is not one this service issued")))
+            .transpose()?,
+        limit: match query.limit.as_deref() {
+            None => DEFAULT_OWNER_PAGE,
+            Some(text) => match text.parse::<usize>() {
+                Ok(0) | Err(_) => return Err(bad("limit must be a whole number from 1")),
+                Ok(n) => n.min(MAX_PAGE_SIZE),
+            },
+        },
+        order: match query.order.as_deref() {
+            None | Some("desc") => Order::Newest,
+            Some("asc") => Order::Oldest,
+            Some(_) => return Err(bad("order must be asc or desc")),
+        },
+    })
+}
+
+/// A mention as its site's owner sees it: everything but the sender's address.
+#[derive(Debug, Serialize)]
+struct OwnerMention<'a> {
+    id: u64,
+    site: &'a str,
+    protocol: &'static str,
+    protocols: Vec<&'static str>,
+    source: &'a str,
+    target: &'a str,
+    title: Option<&'a str>,
+    excerpt: Option<&'a str>,
+    author: Option<&'a str>,
+    status: &'static str,
+    reason: Option<&'a str>,
+    received_at: String,
+    verified_at: Option<String>,
+    deleted_at: Option<String>,
+}
+
+impl<'a> From<&'a Mention> for OwnerMention<'a> {
+    fn from(m: &'a Mention) -> Self {
+        Self {
+            id: m.id,
+            site: &m.site,
+            protocol: m.protocol.as_str(),
+            protocols: m.protocols.iter().map(|p| p.as_str()).collect(),
+            source: &m.source,
+            target: &m.target,
+            title: m.title.as_deref(),
+            excerpt: m.excerpt.as_deref(),
+            author: m.author.as_deref(),
+            status: m.status.as_str(),
+            reason: m.reason.as_deref(),
+            received_at: rfc3339(m.received_at_ms),
+            verified_at: m.verified_at_ms.map(rfc3339),
+            deleted_at: m.deleted_at_ms.map(rfc3339),
+        }
+    }
+}
+
+async fn owner_page(
+    state: &AppState,
+    site: &str,
+    page: PageRequest,
+    filter: OwnerFilter,
+) -> Result<crate::store::Page, ApiError> {
+    let store = state.receiver.store().clone();
+    let site = site.to_owned();
+    tokio::task::spawn_blocking(move || store.list_for_site(&site, page, |m| filter.keeps(m)))
+        .await
+        .map_err(|_| ApiError::Internal)?
+        .map_err(ApiError::from)
+}
+
+/// `GET /api/site/{name}/mentions`: every mention of the site, filtered, cursor-paged, newest
+/// first by default.
+pub(crate) async fn list_site_mentions(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    query: Result<Query<OwnerQuery>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let site = authorize(&state, &headers, &name)?;
+    let Query(query) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    let filter = owner_filter(site, &query)?;
+    let page = owner_page(&state, &site.name, page_request(&query)?, filter).await?;
+    let mentions: Vec<OwnerMention<'_>> = page.mentions.iter().map(OwnerMention::from).collect();
+    Ok(axum::Json(serde_json::json!({
+        "site": site.name,
+        "mentions": mentions,
+        "next": page.next.map(encode_cursor),
+    }))
+    .into_response())
+}
+
+/// `GET /api/site/{name}/deleted`: mentions whose source went away or stopped linking, newest
+/// first: the delete feed static sites use to remove what they had copied.
+pub(crate) async fn list_deleted(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    query: Result<Query<OwnerQuery>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let site = authorize(&state, &headers, &name)?;
+    let Query(mut query) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    query.status = Some(Status::Deleted.as_str().to_owned());
+    let filter = owner_filter(site, &query)?;
+    let page = owner_page(&state, &site.name, page_request(&query)?, filter).await?;
+    let mentions: Vec<OwnerMention<'_>> = page.mentions.iter().map(OwnerMention::from).collect();
+    Ok(axum::Json(serde_json::json!({
+        "site": site.name,
+        "mentions": mentions,
+        "next": page.next.map(encode_cursor),
+    }))
+    .into_response())
+}
+
+/// `GET /api/site/{name}/export`: every mention of the site as JSON Lines, oldest first,
+/// streamed a page at a time so memory stays flat whatever the size.
+pub(crate) async fn export(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let site = authorize(&state, &headers, &name)?.name.clone();
+    let store = state.receiver.store().clone();
+    let pages = futures_util::stream::unfold(Some(None), move |cursor: Option<Option<u64>>| {
+        let (store, site) = (store.clone(), site.clone());
+        async move {
+            let after = cursor?;
+            let request = PageRequest {
+                after,
+                limit: MAX_PAGE_SIZE,
+                order: Order::Oldest,
+            };
+            let page =
+                tokio::task::spawn_blocking(move || store.list_for_site(&site, request, |_| true))
+                    .await;
+            match page {
+                Ok(Ok(page)) => {
+                    let mut chunk = Vec::new();
+                    for mention in &page.mentions {
+                        if serde_json::to_writer(&mut chunk, &OwnerMention::from(mention)).is_ok() {
+                            chunk.push(b'\n');
+                        }
+                    }
+                    Some((Ok::<_, std::io::Error>(chunk), page.next.map(Some)))
+                }
+                _ => Some((Err(std::io::Error::other("export failed")), None)),
+            }
+        }
+    });
+    Ok((
+        [(header::CONTENT_TYPE, "application/jsonl; charset=utf-8")],
+        Body::from_stream(pages),
+    )
+        .into_response())
+}
+
+/// `GET /site/{name}`: the owner's page: articles ranked by mentions, each expandable.
+pub(crate) async fn site_page(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let site = authorize(&state, &headers, &name)?;
+    let request = PageRequest {
+        after: None,
+        limit: MAX_PAGE_MENTIONS,
+        order: Order::Newest,
+    };
+    let filter = OwnerFilter {
+        status: None,
+        target_key: None,
+        source_domain: None,
+        protocol: None,
+        since_ms: None,
+        until_ms: None,
+    };
+    let page = owner_page(&state, &site.name, request, filter).await?;
+    let mut by_article: BTreeMap<&str, Vec<&Mention>> = BTreeMap::new();
+    for mention in &page.mentions {
+        by_article
+            .entry(&mention.target_key)
+            .or_default()
+            .push(mention);
+    }
+    let mut articles: Vec<render::ArticleMentions<'_>> = by_article
+        .into_iter()
+        .map(|(target, mentions)| render::ArticleMentions { target, mentions })
+        .collect();
+    // Most approved first, then most mentions, then by URL for a stable page.
+    let approved = |a: &render::ArticleMentions<'_>| {
+        a.mentions
+            .iter()
+            .filter(|m| m.status == Status::Approved)
+            .count()
+    };
+    articles.sort_by(|a, b| {
+        approved(b)
+            .cmp(&approved(a))
+            .then(b.mentions.len().cmp(&a.mentions.len()))
+            .then(a.target.cmp(b.target))
+    });
+    let html = render::site_page(&site.name, &articles, now_ms());
+    let mut response = ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], html).into_response();
+    response.headers_mut().insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("private, no-store"),
+    );
+    Ok(response)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_come_from_bearer_or_basic() {
+        let with = |value: &str| {
+            let mut headers = HeaderMap::new();
+            headers.insert(
+                header::AUTHORIZATION,
+                HeaderValue::from_str(value).expect("header"),
+            );
+            presented_token(&headers)
+        };
+        assert_eq!(with("Bearer s3cret"), Some("s3cret".to_owned()));
+        assert_eq!(with("bearer  s3cret "), Some("s3cret".to_owned()));
+        // "owner:s3cret"
+        assert_eq!(with("Basic b3duZXI6czNjcmV0"), Some("s3cret".to_owned()));
+        assert_eq!(with("Basic !!!"), None);
+        assert_eq!(with("Digest x"), None);
+        assert_eq!(presented_token(&HeaderMap::new()), None);
+    }
+
+    #[test]
+    fn secrets_compare_exactly() {
+        assert!(same_secret("abc", "abc"));
+        assert!(!same_secret("abc", "abd"));
+        assert!(!same_secret("abc", "ab"));
+        assert!(!same_secret("", "a"));
+    }
+}
