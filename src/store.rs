@@ -985,4 +985,106 @@ mod tests {
             "{message}"
         );
     }
+
+    #[test]
+    fn newest_first_pages_by_site_and_by_article() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(dir.path(), DEFAULT_CACHE_BYTES).expect("open");
+        let mut ids = Vec::new();
+        for i in 0..5 {
+            let target = if i % 2 == 0 {
+                "http://blog.example/a"
+            } else {
+                "http://blog.example/b"
+            };
+            let id = reserve(
+                &store,
+                &new_mention(&format!("http://s{i}.example/"), target),
+            )
+            .expect("r")
+            .id();
+            store.finish(id, set(Status::Approved)).expect("v");
+            ids.push(id);
+        }
+        let read = |scope: &dyn Fn(PageRequest) -> Page| {
+            let mut seen = Vec::new();
+            let mut after = None;
+            loop {
+                let page = scope(PageRequest {
+                    after,
+                    limit: 2,
+                    order: Order::Newest,
+                });
+                seen.extend(page.mentions.iter().map(|m| m.id));
+                match page.next {
+                    Some(next) => after = Some(next),
+                    None => return seen,
+                }
+            }
+        };
+        let site = read(&|p| store.list_for_site("blog", p, |_| true).expect("site"));
+        assert_eq!(site, ids.iter().rev().copied().collect::<Vec<_>>());
+        let article = read(&|p| {
+            store
+                .list_for_target("http://blog.example/a", p, |_| true)
+                .expect("article")
+        });
+        assert_eq!(article, vec![ids[4], ids[2], ids[0]]);
+        assert!(
+            store
+                .list_for_site("other", PageRequest::first(10), |_| true)
+                .expect("other")
+                .mentions
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn a_format_1_database_gets_its_site_index() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        {
+            let store = Store::open(dir.path(), DEFAULT_CACHE_BYTES).expect("open");
+            let id = reserve(
+                &store,
+                &new_mention("http://a.example/", "http://blog.example/p"),
+            )
+            .expect("r")
+            .id();
+            store.finish(id, set(Status::Approved)).expect("v");
+            // Make it look like a database written before the by-site index existed.
+            store.inner.by_site.clear().expect("clear");
+            store
+                .inner
+                .db
+                .open_tree("meta")
+                .expect("meta")
+                .insert(META_FORMAT_KEY, &1u32.to_be_bytes())
+                .expect("marker");
+            assert!(
+                store
+                    .list_for_site("blog", PageRequest::first(10), |_| true)
+                    .expect("list")
+                    .mentions
+                    .is_empty()
+            );
+        }
+        let store = Store::open(dir.path(), DEFAULT_CACHE_BYTES).expect("reopen migrates");
+        assert_eq!(
+            store
+                .list_for_site("blog", PageRequest::first(10), |_| true)
+                .expect("list")
+                .mentions
+                .len(),
+            1
+        );
+        let marker = store
+            .inner
+            .db
+            .open_tree("meta")
+            .expect("meta")
+            .get(META_FORMAT_KEY)
+            .expect("get")
+            .expect("marker");
+        assert_eq!(marker.as_ref(), DB_FORMAT.to_be_bytes());
+    }
 }
