@@ -25,6 +25,14 @@ pub enum Protocol {
 }
 
 impl Protocol {
+    /// Every protocol.
+    pub const ALL: [Self; 3] = [Self::Pingback, Self::Trackback, Self::Webmention];
+
+    /// The protocol named `name` (as [`Protocol::as_str`] writes it).
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|p| p.as_str() == name)
+    }
+
     /// The lower-case name used on the wire and in JSON.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -54,6 +62,21 @@ pub enum Status {
 }
 
 impl Status {
+    /// Every status.
+    pub const ALL: [Self; 6] = [
+        Self::Queued,
+        Self::Pending,
+        Self::Approved,
+        Self::Spam,
+        Self::Rejected,
+        Self::Deleted,
+    ];
+
+    /// The status named `name` (as [`Status::as_str`] writes it).
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|s| s.as_str() == name)
+    }
+
     /// The lower-case name used in JSON.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -145,9 +168,33 @@ pub fn rfc3339(ms: i64) -> String {
         .unwrap_or_else(|| "1970-01-01T00:00:00Z".to_owned())
 }
 
+/// Parses an RFC 3339 time into Unix milliseconds.
+pub fn parse_rfc3339(text: &str) -> Option<i64> {
+    OffsetDateTime::parse(text, &Rfc3339)
+        .ok()
+        .map(|t| i64::try_from(t.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn names_parse_back() {
+        for p in Protocol::ALL {
+            assert_eq!(Protocol::parse(p.as_str()), Some(p));
+        }
+        for s in Status::ALL {
+            assert_eq!(Status::parse(s.as_str()), Some(s));
+        }
+        assert_eq!(Protocol::parse("email"), None);
+        assert_eq!(Status::parse("Approved"), None);
+        assert_eq!(
+            parse_rfc3339("2017-12-12T10:00:00.123Z"),
+            Some(1_513_072_800_123)
+        );
+        assert_eq!(parse_rfc3339("yesterday"), None);
+    }
 
     #[test]
     fn formats_times_as_rfc3339_utc() {

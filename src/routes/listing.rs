@@ -7,12 +7,10 @@ use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
-use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
 use url::Url;
 
 use crate::canonical::canonicalize;
-use crate::model::{Mention, Protocol, Status, rfc3339};
+use crate::model::{Mention, Protocol, Status, parse_rfc3339, rfc3339};
 use crate::routes::{ApiError, render};
 use crate::state::AppState;
 use crate::store::{Order, Page, PageRequest};
@@ -130,19 +128,16 @@ fn select(
         .since
         .as_deref()
         .map(|text| {
-            OffsetDateTime::parse(text, &Rfc3339)
-                .map(|t| i64::try_from(t.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX))
-                .map_err(|_| bad("since must be an RFC 3339 time, e.g. 2017-12-12T00:00:00Z"))
+            parse_rfc3339(text)
+                .ok_or_else(|| bad("since must be an RFC 3339 time, e.g. 2017-12-12T00:00:00Z"))
         })
         .transpose()?;
     let protocol = query
         .protocol
         .as_deref()
-        .map(|p| match p {
-            "pingback" => Ok(Protocol::Pingback),
-            "trackback" => Ok(Protocol::Trackback),
-            "webmention" => Ok(Protocol::Webmention),
-            _ => Err(bad("protocol must be pingback, trackback or webmention")),
+        .map(|p| {
+            Protocol::parse(p)
+                .ok_or_else(|| bad("protocol must be pingback, trackback or webmention"))
         })
         .transpose()?;
     Ok(Selection {

@@ -14,11 +14,10 @@ use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use serde::{Deserialize, Serialize};
-use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
 
 use crate::config::SiteConfig;
-use crate::model::{Mention, Protocol, Status, now_ms, rfc3339};
+use crate::model::{Mention, Protocol, Status, now_ms, parse_rfc3339, rfc3339};
+use crate::routes::listing::PublicMention;
 use crate::routes::listing::{MAX_PAGE_SIZE, decode_cursor, encode_cursor};
 use crate::routes::{ApiError, render};
 use crate::state::AppState;
@@ -121,23 +120,9 @@ impl OwnerFilter {
     }
 }
 
-fn parse_status(text: &str) -> Option<Status> {
-    [
-        Status::Queued,
-        Status::Pending,
-        Status::Approved,
-        Status::Spam,
-        Status::Rejected,
-        Status::Deleted,
-    ]
-    .into_iter()
-    .find(|s| s.as_str() == text)
-}
-
 fn parse_time(text: &str, name: &str) -> Result<i64, ApiError> {
-    OffsetDateTime::parse(text, &Rfc3339)
-        .map(|t| i64::try_from(t.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX))
-        .map_err(|_| ApiError::BadRequest(format!("{name} must be an RFC 3339 time")))
+    parse_rfc3339(text)
+        .ok_or_else(|| ApiError::BadRequest(format!("{name} must be an RFC 3339 time")))
 }
 
 fn owner_filter(site: &SiteConfig, query: &OwnerQuery) -> Result<OwnerFilter, ApiError> {
@@ -147,7 +132,7 @@ fn owner_filter(site: &SiteConfig, query: &OwnerQuery) -> Result<OwnerFilter, Ap
             .status
             .as_deref()
             .map(|s| {
-                parse_status(s).ok_or_else(|| {
+                Status::parse(s).ok_or_else(|| {
                     bad("status must be queued, pending, approved, spam, rejected or deleted")
                 })
             })
@@ -169,11 +154,9 @@ fn owner_filter(site: &SiteConfig, query: &OwnerQuery) -> Result<OwnerFilter, Ap
         protocol: query
             .protocol
             .as_deref()
-            .map(|p| match p {
-                "pingback" => Ok(Protocol::Pingback),
-                "trackback" => Ok(Protocol::Trackback),
-                "webmention" => Ok(Protocol::Webmention),
-                _ => Err(bad("protocol must be pingback, trackback or webmention")),
+            .map(|p| {
+                Protocol::parse(p)
+                    .ok_or_else(|| bad("protocol must be pingback, trackback or webmention"))
             })
             .transpose()?,
         since_ms: query
@@ -212,41 +195,23 @@ fn page_request(query: &OwnerQuery) -> Result<PageRequest, ApiError> {
     })
 }
 
-/// A mention as its site's owner sees it: everything but the sender's address.
+/// A mention as its site's owner sees it: the public fields, plus why it has its status and
+/// when it went away (never the sender's address).
 #[derive(Debug, Serialize)]
 struct OwnerMention<'a> {
-    id: u64,
+    #[serde(flatten)]
+    public: PublicMention<'a>,
     site: &'a str,
-    protocol: &'static str,
-    protocols: Vec<&'static str>,
-    source: &'a str,
-    target: &'a str,
-    title: Option<&'a str>,
-    excerpt: Option<&'a str>,
-    author: Option<&'a str>,
-    status: &'static str,
     reason: Option<&'a str>,
-    received_at: String,
-    verified_at: Option<String>,
     deleted_at: Option<String>,
 }
 
 impl<'a> From<&'a Mention> for OwnerMention<'a> {
     fn from(m: &'a Mention) -> Self {
         Self {
-            id: m.id,
+            public: PublicMention::from(m),
             site: &m.site,
-            protocol: m.protocol.as_str(),
-            protocols: m.protocols.iter().map(|p| p.as_str()).collect(),
-            source: &m.source,
-            target: &m.target,
-            title: m.title.as_deref(),
-            excerpt: m.excerpt.as_deref(),
-            author: m.author.as_deref(),
-            status: m.status.as_str(),
             reason: m.reason.as_deref(),
-            received_at: rfc3339(m.received_at_ms),
-            verified_at: m.verified_at_ms.map(rfc3339),
             deleted_at: m.deleted_at_ms.map(rfc3339),
         }
     }
@@ -274,17 +239,7 @@ pub(crate) async fn list_site_mentions(
     headers: HeaderMap,
     query: Result<Query<OwnerQuery>, QueryRejection>,
 ) -> Result<Response, ApiError> {
-    let site = authorize(&state, &headers, &name)?;
-    let Query(query) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
-    let filter = owner_filter(site, &query)?;
-    let page = owner_page(&state, &site.name, page_request(&query)?, filter).await?;
-    let mentions: Vec<OwnerMention<'_>> = page.mentions.iter().map(OwnerMention::from).collect();
-    Ok(axum::Json(serde_json::json!({
-        "site": site.name,
-        "mentions": mentions,
-        "next": page.next.map(encode_cursor),
-    }))
-    .into_response())
+    owner_listing(&state, &name, &headers, query, None).await
 }
 
 /// `GET /api/site/{name}/deleted`: mentions whose source went away or stopped linking, newest
@@ -295,11 +250,23 @@ pub(crate) async fn list_deleted(
     headers: HeaderMap,
     query: Result<Query<OwnerQuery>, QueryRejection>,
 ) -> Result<Response, ApiError> {
-    let site = authorize(&state, &headers, &name)?;
+    owner_listing(&state, &name, &headers, query, Some(Status::Deleted)).await
+}
+
+async fn owner_listing(
+    state: &AppState,
+    name: &str,
+    headers: &HeaderMap,
+    query: Result<Query<OwnerQuery>, QueryRejection>,
+    only: Option<Status>,
+) -> Result<Response, ApiError> {
+    let site = authorize(state, headers, name)?;
     let Query(mut query) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
-    query.status = Some(Status::Deleted.as_str().to_owned());
+    if let Some(status) = only {
+        query.status = Some(status.as_str().to_owned());
+    }
     let filter = owner_filter(site, &query)?;
-    let page = owner_page(&state, &site.name, page_request(&query)?, filter).await?;
+    let page = owner_page(state, &site.name, page_request(&query)?, filter).await?;
     let mentions: Vec<OwnerMention<'_>> = page.mentions.iter().map(OwnerMention::from).collect();
     Ok(axum::Json(serde_json::json!({
         "site": site.name,
