@@ -8,11 +8,11 @@
 //! mentions and for queries alike; the record keeps the URL the sender wrote. Changing the
 //! rules applies to mentions received afterwards.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use url::Url;
 
 /// `aliases = { … }` in a `[[sites]]` table.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AliasRules {
     /// `/post` and `/post/` are the same article (folded to `/post`).

@@ -31,6 +31,9 @@ pub const DEFAULT_ALLOWED_PORTS: [u16; 3] = [80, 443, 8080];
 /// How long a pingback sender waits for our answer before we reply "verification continues".
 /// WordPress senders give up after about 3 s.
 pub const DEFAULT_ANSWER_DEADLINE_MS: u64 = 2_500;
+/// Shortest token accepted: an empty or guessable token would open the owner's and admin's
+/// views to anyone.
+pub const MIN_TOKEN_CHARS: usize = 16;
 /// Environment variable that overrides `[admin] token`.
 pub const ADMIN_TOKEN_ENV: &str = "LINKBACK_ADMIN_TOKEN";
 
@@ -316,6 +319,17 @@ impl Config {
                 "must be between 1 and 20000".to_owned(),
             ));
         }
+        if self
+            .admin
+            .token
+            .as_deref()
+            .is_some_and(|t| t.trim().len() < MIN_TOKEN_CHARS)
+        {
+            return Err(invalid(
+                "admin.token",
+                format!("must be at least {MIN_TOKEN_CHARS} characters"),
+            ));
+        }
         let mut names = std::collections::BTreeSet::new();
         for (i, site) in self.sites.iter().enumerate() {
             let valid_name = !site.name.is_empty()
@@ -334,6 +348,16 @@ impl Config {
                 return Err(invalid(
                     &format!("sites[{i}].name"),
                     format!("`{}` is used by two sites", site.name),
+                ));
+            }
+            if site
+                .token
+                .as_deref()
+                .is_some_and(|t| t.trim().len() < MIN_TOKEN_CHARS)
+            {
+                return Err(invalid(
+                    &format!("sites[{i}].token"),
+                    format!("must be at least {MIN_TOKEN_CHARS} characters"),
                 ));
             }
             if site.targets.is_empty() {
@@ -394,21 +418,40 @@ impl Config {
     }
 
     /// The site whose target prefixes cover `target` (already canonical), longest prefix first.
+    /// A site with the `https` alias rule also takes the http spelling of its https prefixes.
     pub fn site_for_target(&self, target: &Url) -> Option<&SiteConfig> {
         self.sites
             .iter()
             .filter_map(|site| {
+                let folded = site
+                    .aliases
+                    .https
+                    .then(|| alias::article_key(target, &site.aliases));
+                let candidates =
+                    std::iter::once(target.as_str()).chain(folded.as_ref().map(Url::as_str));
+                let candidates: Vec<&str> = candidates.collect();
                 let longest = site
                     .targets
                     .iter()
                     .filter_map(|p| canonical::canonicalize(p).ok())
-                    .filter(|prefix| target.as_str().starts_with(prefix.as_str()))
+                    .filter(|prefix| candidates.iter().any(|c| c.starts_with(prefix.as_str())))
                     .map(|prefix| prefix.as_str().len())
                     .max()?;
                 Some((longest, site))
             })
             .max_by_key(|(len, _)| *len)
             .map(|(_, site)| site)
+    }
+
+    /// A fingerprint of everything that decides article keys (sites, their prefixes and alias
+    /// rules): when it changes, stored mentions are moved to their new keys at start-up.
+    pub fn article_key_fingerprint(&self) -> String {
+        let sites: Vec<_> = self
+            .sites
+            .iter()
+            .map(|s| (&s.name, &s.targets, &s.aliases))
+            .collect();
+        serde_json::to_string(&sites).unwrap_or_default()
     }
 }
 
@@ -460,6 +503,12 @@ mod tests {
         for (text, key) in [
             ("listen = \"nowhere\"", "listen"),
             ("[fetch]\ntimeout_ms = 0", "fetch.timeout_ms"),
+            ("[admin]\ntoken = \"\"", "admin.token"),
+            ("[admin]\ntoken = \"short\"", "admin.token"),
+            (
+                "[[sites]]\nname = \"a\"\ntargets = [\"http://x/\"]\ntoken = \"\"",
+                "sites[0].token",
+            ),
             (
                 "[pingback]\nanswer_deadline_ms = 30000",
                 "pingback.answer_deadline_ms",
@@ -516,5 +565,17 @@ mod tests {
         assert_eq!(site("https://example.com/docs/x"), Some("docs"));
         assert_eq!(site("http://example.com/2017/post/"), None);
         assert_eq!(site("https://example.org/"), None);
+
+        let folded = Config::parse(
+            "[[sites]]\nname = \"blog\"\ntargets = [\"https://example.com/\"]\naliases = { https = true }",
+        )
+        .expect("parses");
+        let http = canonical::canonicalize("http://example.com/post/").expect("url");
+        assert_eq!(
+            folded.site_for_target(&http).map(|s| s.name.as_str()),
+            Some("blog"),
+            "https rule"
+        );
+        assert_eq!(folded.article_key(&http), "https://example.com/post/");
     }
 }

@@ -137,6 +137,13 @@ pub struct Mention {
     /// When the source went away or stopped linking, Unix milliseconds.
     #[serde(default)]
     pub deleted_at_ms: Option<i64>,
+    /// Position in the public listings while approved: assigned in commit order when the
+    /// mention becomes visible, so a public cursor never skips a late approval.
+    #[serde(default)]
+    pub listed_seq: Option<u64>,
+    /// When it became visible (approved), Unix milliseconds.
+    #[serde(default)]
+    pub listed_at_ms: Option<i64>,
     /// The address the announcement came from.
     pub sender_ip: Option<IpAddr>,
 }

@@ -590,6 +590,8 @@ mod tests {
             verified_at_ms: Some(0),
             updated_at_ms: 0,
             deleted_at_ms: None,
+            listed_seq: None,
+            listed_at_ms: None,
             sender_ip: None,
         }
     }

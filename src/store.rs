@@ -33,8 +33,17 @@ pub const DEFAULT_CACHE_BYTES: u64 = 64 * 1024 * 1024;
 
 const META_FORMAT_KEY: &[u8] = b"format";
 
-/// The layout of the trees this build writes: 2 added the `by_site` index.
-const DB_FORMAT: u32 = 2;
+/// The layout of the trees this build writes: 2 added the `by_site` index, 3 the listed-order
+/// indexes.
+const DB_FORMAT: u32 = 3;
+
+/// Key of the listed-order counter in the `changes` tree. Every transaction that lists a
+/// mention reads and writes it, so sled serialises them and the order is the commit order.
+const SEQ_KEY: &[u8] = b"seq";
+
+/// Entries one listing call examines at most when a filter rejects most of them; the page then
+/// ends early and its cursor continues from there.
+pub const MAX_SCANNED: usize = 20_000;
 
 /// What can go wrong in the store. Messages name the path or the record.
 #[derive(Debug, thiserror::Error)]
@@ -222,6 +231,9 @@ struct Inner {
     by_target: sled::Tree,
     by_site: sled::Tree,
     queue: sled::Tree,
+    listed_by_target: sled::Tree,
+    listed_by_site: sled::Tree,
+    changes: sled::Tree,
     flush_requests: Option<mpsc::Sender<Waiter>>,
     flusher: Option<JoinHandle<()>>,
 }
@@ -308,7 +320,11 @@ impl Store {
             tree("by_site")?,
             tree("queue")?,
         );
-        Self::migrate(&db, dir, &mentions, &by_site)?;
+        let (listed_by_target, listed_by_site, changes) = (
+            tree("listed_by_target")?,
+            tree("listed_by_site")?,
+            tree("changes")?,
+        );
 
         let (flush_requests, requests) = mpsc::channel::<Waiter>();
         let flush_db = db.clone();
@@ -319,7 +335,8 @@ impl Store {
                 path: dir.to_owned(),
                 message: format!("cannot start the flusher thread: {e}"),
             })?;
-        Ok(Self {
+        let db_for_migration = db.clone();
+        let store = Self {
             inner: Arc::new(Inner {
                 db,
                 mentions,
@@ -327,23 +344,26 @@ impl Store {
                 by_target,
                 by_site,
                 queue,
+                listed_by_target,
+                listed_by_site,
+                changes,
                 flush_requests: Some(flush_requests),
                 flusher: Some(flusher),
             }),
-        })
+        };
+        store.migrate(&db_for_migration, dir)?;
+        Ok(store)
     }
 
     /// Brings a database written by an earlier build to [`DB_FORMAT`], or refuses one written
-    /// by a later build. Format 1 had no `by_site` index.
-    fn migrate(
-        db: &sled::Db,
-        dir: &Path,
-        mentions: &sled::Tree,
-        by_site: &sled::Tree,
-    ) -> Result<(), StoreError> {
+    /// by a later build. Format 1 had no `by_site` index, format 2 no listed-order indexes.
+    /// Each step rebuilds its index from the records, so a migration cut short by a crash is
+    /// simply done again (the marker is written last).
+    fn migrate(&self, db: &sled::Db, dir: &Path) -> Result<(), StoreError> {
+        let inner = &*self.inner;
         let meta = db.open_tree("meta")?;
         let found = match meta.get(META_FORMAT_KEY)? {
-            None if mentions.is_empty() => DB_FORMAT,
+            None if inner.mentions.is_empty() => DB_FORMAT,
             None => 1,
             Some(bytes) => <[u8; 4]>::try_from(bytes.as_ref())
                 .map(u32::from_be_bytes)
@@ -358,14 +378,36 @@ impl Store {
                 message: format!("written in format {found}, this build reads up to {DB_FORMAT}"),
             });
         }
-        if found < 2 {
-            tracing::info!("adding the by-site index (database format {found} to {DB_FORMAT})");
-            for entry in mentions.iter() {
+        if found < DB_FORMAT {
+            tracing::info!("rebuilding indexes (database format {found} to {DB_FORMAT})");
+            inner.by_site.clear()?;
+            inner.listed_by_target.clear()?;
+            inner.listed_by_site.clear()?;
+            let mut seq = 0u64;
+            for entry in inner.mentions.iter() {
                 let (key, bytes) = entry?;
                 let id = keys::id_from_suffix(&key).ok_or_else(|| damaged_record(0))?;
-                let mention = decode_record(id, &bytes)?;
-                by_site.insert(keys::scope_key(&mention.site, id), &[])?;
+                let mut mention = decode_record(id, &bytes)?;
+                inner
+                    .by_site
+                    .insert(keys::scope_key(&mention.site, id), &[])?;
+                if mention.status == Status::Approved {
+                    seq += 1;
+                    mention.listed_seq = Some(seq);
+                    mention.listed_at_ms = mention.verified_at_ms.or(Some(mention.received_at_ms));
+                    inner
+                        .listed_by_target
+                        .insert(keys::scope_key(&mention.target_key, seq), &key)?;
+                    inner
+                        .listed_by_site
+                        .insert(keys::scope_key(&mention.site, seq), &key)?;
+                } else {
+                    mention.listed_seq = None;
+                    mention.listed_at_ms = None;
+                }
+                inner.mentions.insert(&key, record::encode(&mention))?;
             }
+            inner.changes.insert(SEQ_KEY, &seq.to_be_bytes())?;
         }
         meta.insert(META_FORMAT_KEY, &DB_FORMAT.to_be_bytes())?;
         Ok(())
@@ -448,6 +490,8 @@ impl Store {
                         verified_at_ms: None,
                         updated_at_ms: now,
                         deleted_at_ms: None,
+                        listed_seq: None,
+                        listed_at_ms: None,
                         sender_ip: new.sender_ip,
                     };
                     let key = keys::mention_key(id);
@@ -499,17 +543,27 @@ impl Store {
     }
 
     /// Ends a verification round: applies `change` to the record and takes it out of the
-    /// queue, atomically.
+    /// queue, atomically with the listed-order indexes and the change times.
     pub fn finish(
         &self,
         id: MentionId,
         change: impl Fn(&mut Mention),
     ) -> Result<Mention, StoreError> {
         let inner = &*self.inner;
-        let result = (&inner.mentions, &inner.queue).transaction(|(mentions, queue)| {
+        let trees = (
+            &inner.mentions,
+            &inner.queue,
+            &inner.listed_by_target,
+            &inner.listed_by_site,
+            &inner.changes,
+        );
+        let result = trees.transaction(|(mentions, queue, by_target, by_site, changes)| {
             let key = keys::mention_key(id);
-            let mut mention = read_in_tx(mentions, id)?;
+            let before = read_in_tx(mentions, id)?;
+            let mut mention = before.clone();
             change(&mut mention);
+            sync_listing(&before, &mut mention, by_target, by_site, changes)?;
+            touch(changes, &mention)?;
             mentions.insert(&key, record::encode(&mention))?;
             queue.remove(&key)?;
             Ok(mention)
@@ -520,15 +574,91 @@ impl Store {
     /// Adds `protocol` to the protocols that announced `id` (a webmention joining a
     /// verification already under way), without touching the queue.
     pub fn note_protocol(&self, id: MentionId, protocol: Protocol) -> Result<Mention, StoreError> {
-        let result = self.inner.mentions.transaction(|mentions| {
+        let inner = &*self.inner;
+        let result = (&inner.mentions, &inner.changes).transaction(|(mentions, changes)| {
             let mut mention = read_in_tx(mentions, id)?;
             if !mention.protocols.contains(&protocol) {
                 mention.protocols.push(protocol);
                 mentions.insert(&keys::mention_key(id), record::encode(&mention))?;
+                touch(changes, &mention)?;
             }
             Ok(mention)
         });
         result.map_err(|e| tx_error(e, id))
+    }
+
+    /// When anything last changed in an article's or a site's mentions, Unix milliseconds.
+    pub fn last_change(&self, scope: ChangeScope<'_>) -> Result<Option<i64>, StoreError> {
+        Ok(self
+            .inner
+            .changes
+            .get(scope.key())?
+            .and_then(|bytes| <[u8; 8]>::try_from(bytes.as_ref()).ok())
+            .map(i64::from_be_bytes))
+    }
+
+    /// Moves every mention whose article key `key_of` now gives differently (alias rules
+    /// changed) to its new key, in its indexes too. Returns how many moved. A mention whose new
+    /// (article, source) pair is already taken keeps the older mention as the pair's.
+    pub fn rekey_articles(&self, key_of: impl Fn(&Mention) -> String) -> Result<usize, StoreError> {
+        let inner = &*self.inner;
+        let mut moved = 0;
+        for entry in inner.mentions.iter() {
+            let (key, bytes) = entry?;
+            let id = keys::id_from_suffix(&key).ok_or_else(|| damaged_record(0))?;
+            let mention = decode_record(id, &bytes)?;
+            let new_key = key_of(&mention);
+            if new_key == mention.target_key {
+                continue;
+            }
+            let trees = (
+                &inner.mentions,
+                &inner.pairs,
+                &inner.by_target,
+                &inner.listed_by_target,
+            );
+            let result = trees.transaction(|(mentions, pairs, by_target, listed)| {
+                let mut current = read_in_tx(mentions, id)?;
+                let old_pair = keys::pair_key(&current.target_key, &current.source_key);
+                let new_pair = keys::pair_key(&new_key, &current.source_key);
+                if pairs
+                    .get(&old_pair)?
+                    .is_some_and(|v| v.as_ref() == key.as_ref())
+                {
+                    pairs.remove(old_pair)?;
+                }
+                if pairs.get(&new_pair)?.is_none() {
+                    pairs.insert(new_pair, &key)?;
+                }
+                by_target.remove(keys::scope_key(&current.target_key, id))?;
+                by_target.insert(keys::scope_key(&new_key, id), &[])?;
+                if let Some(seq) = current.listed_seq {
+                    listed.remove(keys::scope_key(&current.target_key, seq))?;
+                    listed.insert(keys::scope_key(&new_key, seq), &key)?;
+                }
+                current.target_key.clone_from(&new_key);
+                mentions.insert(&key, record::encode(&current))?;
+                Ok(())
+            });
+            result.map_err(|e| tx_error(e, id))?;
+            moved += 1;
+        }
+        Ok(moved)
+    }
+
+    /// A stored setting (such as the alias rules' fingerprint), or `None`.
+    pub fn setting(&self, name: &str) -> Result<Option<String>, StoreError> {
+        let meta = self.inner.db.open_tree("meta")?;
+        Ok(meta
+            .get(format!("setting:{name}"))?
+            .map(|v| String::from_utf8_lossy(&v).into_owned()))
+    }
+
+    /// Stores a setting.
+    pub fn set_setting(&self, name: &str, value: &str) -> Result<(), StoreError> {
+        let meta = self.inner.db.open_tree("meta")?;
+        meta.insert(format!("setting:{name}"), value.as_bytes())?;
+        Ok(())
     }
 
     /// Whether a verification of `id` is waiting or under way.
@@ -562,30 +692,58 @@ impl Store {
         self.get(id)
     }
 
-    /// One article's mentions in `order`, after the cursor `after`, that `keep` accepts; at
-    /// most `limit`. Only that article's index range is read.
+    /// One article's mentions (any status) in arrival `order`, after the cursor `after`, that
+    /// `keep` accepts; at most `limit`. Only that article's index range is read.
     pub fn list_for_target(
         &self,
         target_key: &str,
         page: PageRequest,
         keep: impl Fn(&Mention) -> bool,
     ) -> Result<Page, StoreError> {
-        self.list_scope(&self.inner.by_target, target_key, page, keep)
+        self.list_scope(&self.inner.by_target, Position::Id, target_key, page, keep)
     }
 
-    /// One site's mentions, as [`Store::list_for_target`] does for an article.
+    /// One site's mentions (any status), as [`Store::list_for_target`] does for an article.
     pub fn list_for_site(
         &self,
         site: &str,
         page: PageRequest,
         keep: impl Fn(&Mention) -> bool,
     ) -> Result<Page, StoreError> {
-        self.list_scope(&self.inner.by_site, site, page, keep)
+        self.list_scope(&self.inner.by_site, Position::Id, site, page, keep)
+    }
+
+    /// One article's approved mentions in the order they became visible; the cursor is that
+    /// position, so a mention approved late is never skipped by a client paging forward.
+    pub fn list_listed_for_target(
+        &self,
+        target_key: &str,
+        page: PageRequest,
+        keep: impl Fn(&Mention) -> bool,
+    ) -> Result<Page, StoreError> {
+        self.list_scope(
+            &self.inner.listed_by_target,
+            Position::Seq,
+            target_key,
+            page,
+            keep,
+        )
+    }
+
+    /// One site's approved mentions, as [`Store::list_listed_for_target`].
+    pub fn list_listed_for_site(
+        &self,
+        site: &str,
+        page: PageRequest,
+        keep: impl Fn(&Mention) -> bool,
+    ) -> Result<Page, StoreError> {
+        self.list_scope(&self.inner.listed_by_site, Position::Seq, site, page, keep)
     }
 
     fn list_scope(
         &self,
         index: &sled::Tree,
+        position: Position,
         scope: &str,
         page: PageRequest,
         keep: impl Fn(&Mention) -> bool,
@@ -598,12 +756,12 @@ impl Store {
         }
         let range = match (page.order, page.after) {
             (Order::Oldest, None) => index.range(prefix..end),
-            (Order::Oldest, Some(id)) => match id.checked_add(1) {
+            (Order::Oldest, Some(at)) => match at.checked_add(1) {
                 Some(next) => index.range(keys::scope_key(scope, next)..end),
                 None => return Ok(Page::default()),
             },
             (Order::Newest, None) => index.range(prefix..end),
-            (Order::Newest, Some(id)) => index.range(prefix..keys::scope_key(scope, id)),
+            (Order::Newest, Some(at)) => index.range(prefix..keys::scope_key(scope, at)),
         };
         let entries: Box<dyn Iterator<Item = sled::Result<(sled::IVec, sled::IVec)>>> =
             match page.order {
@@ -611,27 +769,43 @@ impl Store {
                 Order::Newest => Box::new(range.rev()),
             };
         let limit = page.limit;
-        let mut mentions = Vec::with_capacity(limit.min(64) + 1);
-        for entry in entries {
-            let (key, _) = entry?;
-            let id = keys::id_from_suffix(&key).ok_or_else(|| damaged_record(0))?;
+        let mut found: Vec<(u64, Mention)> = Vec::with_capacity(limit.min(64) + 1);
+        let mut last_seen = None;
+        for (scanned, entry) in entries.enumerate() {
+            if scanned >= MAX_SCANNED.max(limit.saturating_mul(4)) {
+                // Stop here and let the cursor continue from the last entry examined.
+                return Ok(Page {
+                    mentions: found.into_iter().map(|(_, m)| m).collect(),
+                    next: last_seen,
+                });
+            }
+            let (key, value) = entry?;
+            let at = keys::id_from_suffix(&key).ok_or_else(|| damaged_record(0))?;
+            last_seen = Some(at);
+            let id = match position {
+                Position::Id => at,
+                Position::Seq => keys::id_from_suffix(&value).ok_or_else(|| damaged_record(0))?,
+            };
             let Some(mention) = self.get(id)? else {
                 continue;
             };
             if keep(&mention) {
-                mentions.push(mention);
-                if mentions.len() > limit {
+                found.push((at, mention));
+                if found.len() > limit {
                     break;
                 }
             }
         }
-        let next = if mentions.len() > limit {
-            mentions.truncate(limit);
-            mentions.last().map(|m| m.id)
+        let next = if found.len() > limit {
+            found.truncate(limit);
+            found.last().map(|(at, _)| *at)
         } else {
             None
         };
-        Ok(Page { mentions, next })
+        Ok(Page {
+            mentions: found.into_iter().map(|(_, m)| m).collect(),
+            next,
+        })
     }
 
     /// Mentions whose verification has not finished, oldest first, with their jobs. An entry
@@ -663,6 +837,81 @@ impl Store {
     pub fn size_on_disk(&self) -> Result<u64, StoreError> {
         Ok(self.inner.db.size_on_disk()?)
     }
+}
+
+/// Which change time [`Store::last_change`] reads.
+#[derive(Debug, Clone, Copy)]
+pub enum ChangeScope<'a> {
+    /// One article, by its store key.
+    Article(&'a str),
+    /// One site, by name.
+    Site(&'a str),
+}
+
+impl ChangeScope<'_> {
+    fn key(self) -> Vec<u8> {
+        match self {
+            Self::Article(key) => [b"t\0".as_slice(), key.as_bytes()].concat(),
+            Self::Site(name) => [b"s\0".as_slice(), name.as_bytes()].concat(),
+        }
+    }
+}
+
+/// What the suffix of an index key is: a mention id, or a listed-order position whose value is
+/// the id.
+#[derive(Debug, Clone, Copy)]
+enum Position {
+    Id,
+    Seq,
+}
+
+/// Records that `mention`'s article and site changed now.
+fn touch(
+    changes: &TransactionalTree,
+    mention: &Mention,
+) -> Result<(), ConflictableTransactionError<Abort>> {
+    let now = now_ms().to_be_bytes();
+    changes.insert(ChangeScope::Article(&mention.target_key).key(), &now)?;
+    changes.insert(ChangeScope::Site(&mention.site).key(), &now)?;
+    Ok(())
+}
+
+/// Keeps the listed-order indexes in step with a status change: a mention entering `approved`
+/// gets the next position, one leaving it loses its position.
+fn sync_listing(
+    before: &Mention,
+    after: &mut Mention,
+    by_target: &TransactionalTree,
+    by_site: &TransactionalTree,
+    changes: &TransactionalTree,
+) -> Result<(), ConflictableTransactionError<Abort>> {
+    let id_bytes = keys::mention_key(after.id);
+    match (before.listed_seq, after.status == Status::Approved) {
+        (Some(seq), true) => {
+            after.listed_seq = Some(seq);
+            after.listed_at_ms = before.listed_at_ms;
+        }
+        (None, true) => {
+            let seq = changes
+                .get(SEQ_KEY)?
+                .and_then(|v| <[u8; 8]>::try_from(v.as_ref()).ok())
+                .map_or(0, u64::from_be_bytes)
+                + 1;
+            changes.insert(SEQ_KEY, &seq.to_be_bytes())?;
+            by_target.insert(keys::scope_key(&after.target_key, seq), &id_bytes)?;
+            by_site.insert(keys::scope_key(&after.site, seq), &id_bytes)?;
+            after.listed_seq = Some(seq);
+            after.listed_at_ms = Some(now_ms());
+        }
+        (Some(seq), false) => {
+            by_target.remove(keys::scope_key(&before.target_key, seq))?;
+            by_site.remove(keys::scope_key(&before.site, seq))?;
+            after.listed_seq = None;
+            after.listed_at_ms = None;
+        }
+        (None, false) => {}
+    }
+    Ok(())
 }
 
 /// Serves flush requests: each fsync answers every request that was waiting when it started.
@@ -1086,5 +1335,122 @@ mod tests {
             .expect("get")
             .expect("marker");
         assert_eq!(marker.as_ref(), DB_FORMAT.to_be_bytes());
+    }
+
+    #[test]
+    fn a_late_approval_is_listed_after_what_a_client_already_paged() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(dir.path(), DEFAULT_CACHE_BYTES).expect("open");
+        let target = "http://blog.example/p";
+        let late = reserve(&store, &new_mention("http://late.example/", target))
+            .expect("r")
+            .id();
+        let early = reserve(&store, &new_mention("http://early.example/", target))
+            .expect("r")
+            .id();
+        store
+            .finish(early, set(Status::Approved))
+            .expect("approve early");
+        let first = store
+            .list_listed_for_target(target, PageRequest::first(10), |_| true)
+            .expect("list");
+        assert_eq!(
+            first.mentions.iter().map(|m| m.id).collect::<Vec<_>>(),
+            vec![early]
+        );
+        let cursor = first.mentions[0].listed_seq;
+        // The older mention is approved after the client read the first page.
+        store
+            .finish(late, set(Status::Approved))
+            .expect("approve late");
+        let rest = store
+            .list_listed_for_target(
+                target,
+                PageRequest {
+                    after: cursor,
+                    limit: 10,
+                    order: Order::Oldest,
+                },
+                |_| true,
+            )
+            .expect("list");
+        assert_eq!(
+            rest.mentions.iter().map(|m| m.id).collect::<Vec<_>>(),
+            vec![late],
+            "not skipped"
+        );
+        // Leaving `approved` leaves the listing.
+        store
+            .finish(early, |m| m.status = Status::Deleted)
+            .expect("delete");
+        let now = store
+            .list_listed_for_site("blog", PageRequest::first(10), |_| true)
+            .expect("list");
+        assert_eq!(
+            now.mentions.iter().map(|m| m.id).collect::<Vec<_>>(),
+            vec![late]
+        );
+        assert!(
+            store
+                .last_change(ChangeScope::Article(target))
+                .expect("change")
+                .is_some()
+        );
+        assert!(
+            store
+                .last_change(ChangeScope::Site("blog"))
+                .expect("change")
+                .is_some()
+        );
+        assert_eq!(
+            store
+                .last_change(ChangeScope::Article("http://other/"))
+                .expect("change"),
+            None
+        );
+    }
+
+    #[test]
+    fn rekeying_moves_mentions_and_their_indexes() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(dir.path(), DEFAULT_CACHE_BYTES).expect("open");
+        let id = reserve(
+            &store,
+            &new_mention("http://a.example/", "http://blog.example/p/"),
+        )
+        .expect("r")
+        .id();
+        store.finish(id, set(Status::Approved)).expect("approve");
+        let moved = store
+            .rekey_articles(|m| m.target_key.trim_end_matches('/').to_owned())
+            .expect("rekey");
+        assert_eq!(moved, 1);
+        let listed = |key: &str| {
+            store
+                .list_listed_for_target(key, PageRequest::first(10), |_| true)
+                .expect("l")
+                .mentions
+                .len()
+        };
+        assert_eq!(
+            (
+                listed("http://blog.example/p"),
+                listed("http://blog.example/p/")
+            ),
+            (1, 0)
+        );
+        assert!(
+            store
+                .find_pair("http://blog.example/p", "http://a.example/")
+                .expect("pair")
+                .is_some()
+        );
+        assert_eq!(
+            store
+                .rekey_articles(|m| m.target_key.clone())
+                .expect("again"),
+            0,
+            "idempotent"
+        );
     }
 }

@@ -13,7 +13,7 @@ use crate::canonical::canonicalize;
 use crate::model::{Mention, Protocol, Status, parse_rfc3339, rfc3339};
 use crate::routes::{ApiError, render};
 use crate::state::AppState;
-use crate::store::{Order, Page, PageRequest};
+use crate::store::{ChangeScope, Order, Page, PageRequest};
 
 /// Mentions per page when the client does not say.
 pub(crate) const DEFAULT_PAGE_SIZE: usize = 50;
@@ -23,8 +23,8 @@ pub(crate) const MAX_PAGE_SIZE: usize = 500;
 const DEFAULT_FEED_SIZE: usize = 100;
 
 /// The query every public read accepts; each endpoint uses what applies to it.
+/// Unknown parameters are ignored (a cache-buster such as `&v=2` must not break an embed).
 #[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub(crate) struct PublicQuery {
     target: Option<String>,
     site: Option<String>,
@@ -54,12 +54,20 @@ enum Scope {
 }
 
 impl Selection {
+    /// `since` is when a mention became visible, so a client polling with the time of its last
+    /// poll also gets mentions received earlier and approved since.
     fn keeps(&self, mention: &Mention) -> bool {
+        let listed_at = mention.listed_at_ms.unwrap_or(mention.received_at_ms);
         mention.status == Status::Approved
-            && self
-                .since_ms
-                .is_none_or(|since| mention.received_at_ms >= since)
+            && self.since_ms.is_none_or(|since| listed_at >= since)
             && self.protocol.is_none_or(|p| mention.protocols.contains(&p))
+    }
+
+    fn change_scope(&self) -> ChangeScope<'_> {
+        match &self.scope {
+            Scope::Article { key, .. } => ChangeScope::Article(key),
+            Scope::Site(site) => ChangeScope::Site(site),
+        }
     }
 }
 
@@ -156,16 +164,28 @@ fn short(text: &str) -> String {
     text.chars().take(64).collect()
 }
 
-/// Reads one page of approved mentions off the async workers.
-async fn read_page(state: &AppState, selection: Selection) -> Result<(Selection, Page), ApiError> {
+/// One page of approved mentions, in the order they became visible, and when the scope last
+/// changed; read off the async workers.
+struct Read {
+    selection: Selection,
+    page: Page,
+    last_change: Option<i64>,
+}
+
+async fn read_page(state: &AppState, selection: Selection) -> Result<Read, ApiError> {
     let store = state.receiver.store().clone();
     tokio::task::spawn_blocking(move || {
         let keep = |m: &Mention| selection.keeps(m);
         let page = match &selection.scope {
-            Scope::Article { key, .. } => store.list_for_target(key, selection.page, keep),
-            Scope::Site(site) => store.list_for_site(site, selection.page, keep),
+            Scope::Article { key, .. } => store.list_listed_for_target(key, selection.page, keep),
+            Scope::Site(site) => store.list_listed_for_site(site, selection.page, keep),
         }?;
-        Ok((selection, page))
+        let last_change = store.last_change(selection.change_scope())?;
+        Ok(Read {
+            selection,
+            page,
+            last_change,
+        })
     })
     .await
     .map_err(|_| ApiError::Internal)?
@@ -221,7 +241,11 @@ pub(crate) async fn list_mentions(
 ) -> Result<Response, ApiError> {
     let query = parse_query(query)?;
     let selection = select(&state, &query, DEFAULT_PAGE_SIZE, Order::Oldest, false)?;
-    let (selection, page) = read_page(&state, selection).await?;
+    let Read {
+        selection,
+        page,
+        last_change,
+    } = read_page(&state, selection).await?;
     let Scope::Article { target, .. } = &selection.scope else {
         return Err(ApiError::Internal);
     };
@@ -231,7 +255,12 @@ pub(crate) async fn list_mentions(
             mentions: page.mentions.iter().map(PublicMention::from).collect(),
             next: page.next.map(encode_cursor),
         }),
-        Some("jf2") => serde_json::to_vec(&render::jf2_feed(target.as_str(), &page.mentions)),
+        Some("jf2") => {
+            let mut feed = render::jf2_feed(target.as_str(), &page.mentions);
+            // JF2 has no paging of its own; the cursor travels beside `children`.
+            feed["next"] = page.next.map(encode_cursor).into();
+            serde_json::to_vec(&feed)
+        }
         Some(_) => {
             return Err(ApiError::BadRequest(
                 "format must be json or jf2".to_owned(),
@@ -239,12 +268,7 @@ pub(crate) async fn list_mentions(
         }
     }
     .map_err(|_| ApiError::Internal)?;
-    Ok(conditional(
-        &headers,
-        "application/json",
-        body,
-        &page.mentions,
-    ))
+    Ok(conditional(&headers, "application/json", body, last_change))
 }
 
 /// `GET /api/count?target=URL`: approved mentions of the article, in all and by protocol (the
@@ -255,10 +279,16 @@ pub(crate) async fn count_mentions(
     query: Result<Query<PublicQuery>, QueryRejection>,
 ) -> Result<Response, ApiError> {
     let query = parse_query(query)?;
-    let mut selection = select(&state, &query, MAX_PAGE_SIZE, Order::Oldest, false)?;
-    // Counting reads the whole range, not a page of it.
+    // A count is of the whole article: paging and filters do not apply.
+    let only_target = PublicQuery {
+        target: query.target,
+        ..PublicQuery::default()
+    };
+    let mut selection = select(&state, &only_target, MAX_PAGE_SIZE, Order::Oldest, false)?;
     selection.page = PageRequest::first(usize::MAX - 1);
-    let (_, page) = read_page(&state, selection).await?;
+    let Read {
+        page, last_change, ..
+    } = read_page(&state, selection).await?;
     let by = |protocol: Protocol| {
         page.mentions
             .iter()
@@ -274,12 +304,7 @@ pub(crate) async fn count_mentions(
         },
     });
     let body = serde_json::to_vec(&body).map_err(|_| ApiError::Internal)?;
-    Ok(conditional(
-        &headers,
-        "application/json",
-        body,
-        &page.mentions,
-    ))
+    Ok(conditional(&headers, "application/json", body, last_change))
 }
 
 /// `GET /embed?target=URL`: the article's mentions as an HTML fragment (see
@@ -291,19 +316,22 @@ pub(crate) async fn embed(
 ) -> Result<Response, ApiError> {
     let query = parse_query(query)?;
     let selection = select(&state, &query, MAX_PAGE_SIZE, Order::Oldest, false)?;
-    let (_, page) = read_page(&state, selection).await?;
+    let Read {
+        page, last_change, ..
+    } = read_page(&state, selection).await?;
     let body = render::embed_html(&page.mentions).into_bytes();
     Ok(conditional(
         &headers,
         "text/html; charset=utf-8",
         body,
-        &page.mentions,
+        last_change,
     ))
 }
 
 /// `GET /embed.js?target=URL`: a script that inserts the embed where it is included.
 pub(crate) async fn embed_script(
     State(state): State<AppState>,
+    headers: HeaderMap,
     query: Result<Query<PublicQuery>, QueryRejection>,
 ) -> Result<Response, ApiError> {
     let query = parse_query(query)?;
@@ -317,11 +345,12 @@ pub(crate) async fn embed_script(
     )
     .map_err(|_| ApiError::Internal)?;
     let body = render::embed_js(embed_url.as_str()).into_bytes();
+    // The script depends only on the URL it was asked with; no Last-Modified to give.
     Ok(conditional(
-        &HeaderMap::new(),
+        &headers,
         "text/javascript; charset=utf-8",
         body,
-        &[],
+        None,
     ))
 }
 
@@ -333,7 +362,11 @@ pub(crate) async fn feed(
 ) -> Result<Response, ApiError> {
     let query = parse_query(query)?;
     let selection = select(&state, &query, DEFAULT_FEED_SIZE, Order::Newest, true)?;
-    let (selection, page) = read_page(&state, selection).await?;
+    let Read {
+        selection,
+        page,
+        last_change,
+    } = read_page(&state, selection).await?;
     let public = state.receiver.config().public_url();
     let (self_url, title, alternate) = match &selection.scope {
         Scope::Article { target, .. } => (
@@ -365,24 +398,24 @@ pub(crate) async fn feed(
         &headers,
         "application/atom+xml; charset=utf-8",
         body,
-        &page.mentions,
+        last_change,
     ))
 }
 
-/// Builds a cacheable answer: `ETag` from the body, `Last-Modified` from the newest change
-/// among the mentions, and 304 when the client's copy is current.
+/// Builds a cacheable answer: `ETag` from the body, `Last-Modified` from the last change to
+/// the article's (or site's) mentions, and 304 when the client's copy is current.
 pub(crate) fn conditional(
     request: &HeaderMap,
     content_type: &'static str,
     body: Vec<u8>,
-    mentions: &[Mention],
+    last_modified: Option<i64>,
 ) -> Response {
     let etag = render::etag(&body);
-    let last_modified = mentions.iter().map(|m| m.updated_at_ms).max();
     let etag_matches = request
-        .get(header::IF_NONE_MATCH)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|tags| {
+        .get_all(header::IF_NONE_MATCH)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|tags| {
             tags.split(',').map(str::trim).any(|tag| {
                 tag == "*" || tag.trim_start_matches("W/") == etag.trim_start_matches("W/")
             })

@@ -697,6 +697,8 @@ mod tests {
             verified_at_ms: Some(VERIFIED),
             updated_at_ms: VERIFIED + 1,
             deleted_at_ms: None,
+            listed_seq: None,
+            listed_at_ms: None,
             sender_ip: None,
         }
     }

@@ -75,8 +75,11 @@ fn presented_token(headers: &HeaderMap) -> Option<String> {
 /// Compares secrets in time that does not depend on where they differ.
 fn same_secret(expected: &str, presented: &str) -> bool {
     let (a, b) = (expected.as_bytes(), presented.as_bytes());
-    // The length is not secret enough to matter; the content is.
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    // An empty secret never matches (validation refuses one; this is the second lock). The
+    // length is not secret enough to matter; the content is.
+    !a.is_empty()
+        && a.len() == b.len()
+        && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// Filters of the owner's listing.
@@ -102,6 +105,8 @@ struct OwnerFilter {
     protocol: Option<Protocol>,
     since_ms: Option<i64>,
     until_ms: Option<i64>,
+    /// `since`/`until` apply to the deletion time instead of the arrival time (the delete feed).
+    by_deletion_time: bool,
 }
 
 impl OwnerFilter {
@@ -109,8 +114,14 @@ impl OwnerFilter {
         self.status.is_none_or(|s| m.status == s)
             && self.target_key.as_ref().is_none_or(|t| &m.target_key == t)
             && self.protocol.is_none_or(|p| m.protocols.contains(&p))
-            && self.since_ms.is_none_or(|t| m.received_at_ms >= t)
-            && self.until_ms.is_none_or(|t| m.received_at_ms < t)
+            && {
+                let at = if self.by_deletion_time {
+                    m.deleted_at_ms.unwrap_or(m.updated_at_ms)
+                } else {
+                    m.received_at_ms
+                };
+                self.since_ms.is_none_or(|t| at >= t) && self.until_ms.is_none_or(|t| at < t)
+            }
             && self.source_domain.as_ref().is_none_or(|domain| {
                 url::Url::parse(&m.source_key)
                     .ok()
@@ -169,6 +180,7 @@ fn owner_filter(site: &SiteConfig, query: &OwnerQuery) -> Result<OwnerFilter, Ap
             .as_deref()
             .map(|t| parse_time(t, "until"))
             .transpose()?,
+        by_deletion_time: false,
     })
 }
 
@@ -265,7 +277,9 @@ async fn owner_listing(
     if let Some(status) = only {
         query.status = Some(status.as_str().to_owned());
     }
-    let filter = owner_filter(site, &query)?;
+    let mut filter = owner_filter(site, &query)?;
+    // The delete feed is polled by deletion time: "what went away since my last build".
+    filter.by_deletion_time = only == Some(Status::Deleted);
     let page = owner_page(state, &site.name, page_request(&query)?, filter).await?;
     let mentions: Vec<OwnerMention<'_>> = page.mentions.iter().map(OwnerMention::from).collect();
     Ok(axum::Json(serde_json::json!({
@@ -337,6 +351,7 @@ pub(crate) async fn site_page(
         protocol: None,
         since_ms: None,
         until_ms: None,
+        by_deletion_time: false,
     };
     let page = owner_page(&state, &site.name, request, filter).await?;
     let mut by_article: BTreeMap<&str, Vec<&Mention>> = BTreeMap::new();
@@ -401,5 +416,6 @@ mod tests {
         assert!(!same_secret("abc", "abd"));
         assert!(!same_secret("abc", "ab"));
         assert!(!same_secret("", "a"));
+        assert!(!same_secret("", ""), "an empty token opens nothing");
     }
 }

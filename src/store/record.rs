@@ -72,6 +72,8 @@ mod tests {
             verified_at_ms: Some(2),
             updated_at_ms: 2,
             deleted_at_ms: None,
+            listed_seq: None,
+            listed_at_ms: None,
             sender_ip: Some("192.0.2.1".parse().expect("ip")),
         }
     }

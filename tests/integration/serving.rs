@@ -102,7 +102,6 @@ async fn listing_parameters_order_since_protocol_and_jf2() {
         ("protocol", "email"),
         ("format", "xml"),
         ("limit", "-1"),
-        ("bogus", "1"),
     ] {
         let (status, json) = server
             .get_json(&format!(
@@ -112,6 +111,14 @@ async fn listing_parameters_order_since_protocol_and_jf2() {
             .await;
         assert_eq!(status, 400, "{bad:?}: {json}");
     }
+
+    let (status, _) = server
+        .get_json(&format!(
+            "/api/mentions?{}",
+            query(&[("target", ARTICLE), ("v", "2")])
+        ))
+        .await;
+    assert_eq!(status, 200, "a cache-buster is ignored, not refused");
 
     let (_, jf2) = server
         .get_json(&format!(
@@ -389,8 +396,8 @@ async fn alias_rules_merge_spellings_of_one_article() {
 #[tokio::test]
 async fn the_site_owner_sees_every_status_behind_the_token() {
     let server = TestServer::start_with(|c| {
-        c.sites[0].token = Some("owner-token".to_owned());
-        c.admin.token = Some("admin-token".to_owned());
+        c.sites[0].token = Some("owner-token-0123456789".to_owned());
+        c.admin.token = Some("admin-token-0123456789".to_owned());
     })
     .await;
     mentions(&server, ARTICLE, 2, "s").await;
@@ -414,9 +421,9 @@ async fn the_site_owner_sees_every_status_behind_the_token() {
     assert_eq!(wrong.status().as_u16(), 401);
     assert!(wrong.headers().contains_key("www-authenticate"));
     for token in [
-        "Bearer owner-token",
-        "Bearer admin-token",
-        "Basic b3duZXI6b3duZXItdG9rZW4=",
+        "Bearer owner-token-0123456789",
+        "Bearer admin-token-0123456789",
+        "Basic b3duZXI6b3duZXItdG9rZW4tMDEyMzQ1Njc4OQ==",
     ] {
         let response = get(&server, path, &[("Authorization", token)]).await;
         assert_eq!(response.status().as_u16(), 200, "{token}");
@@ -427,7 +434,7 @@ async fn the_site_owner_sees_every_status_behind_the_token() {
             "{token}: all statuses"
         );
     }
-    let auth = [("Authorization", "Bearer owner-token")];
+    let auth = [("Authorization", "Bearer owner-token-0123456789")];
     let filtered = |q: &str| format!("{path}?{q}");
     for (q, n) in [
         ("status=deleted", 1),
@@ -475,7 +482,7 @@ async fn the_site_owner_sees_every_status_behind_the_token() {
         get(
             &server,
             "/api/site/other/mentions",
-            &[("Authorization", "Bearer owner-token")]
+            &[("Authorization", "Bearer owner-token-0123456789")]
         )
         .await
         .status()
@@ -486,7 +493,7 @@ async fn the_site_owner_sees_every_status_behind_the_token() {
         get(
             &server,
             "/api/site/other/mentions",
-            &[("Authorization", "Bearer admin-token")]
+            &[("Authorization", "Bearer admin-token-0123456789")]
         )
         .await
         .status()
@@ -504,4 +511,84 @@ impl JsonBody for reqwest::Response {
     async fn json_body(self) -> serde_json::Value {
         serde_json::from_slice(&self.bytes().await.expect("body")).expect("json")
     }
+}
+
+#[tokio::test]
+async fn jf2_pages_and_the_delete_feed_polls_by_deletion_time() {
+    let server =
+        TestServer::start_with(|c| c.sites[0].token = Some("owner-token-0123456789".to_owned()))
+            .await;
+    mentions(&server, ARTICLE, 3, "j").await;
+    let (_, first) = server
+        .get_json(&format!(
+            "/api/mentions?{}",
+            query(&[("target", ARTICLE), ("format", "jf2"), ("limit", "2")])
+        ))
+        .await;
+    assert_eq!(first["children"].as_array().expect("children").len(), 2);
+    let next = first["next"]
+        .as_str()
+        .expect("JF2 pages carry the cursor")
+        .to_owned();
+    let (_, second) = server
+        .get_json(&format!(
+            "/api/mentions?{}",
+            query(&[
+                ("target", ARTICLE),
+                ("format", "jf2"),
+                ("limit", "2"),
+                ("cursor", &next)
+            ])
+        ))
+        .await;
+    assert_eq!(second["children"].as_array().expect("children").len(), 1);
+    assert_eq!(second["next"], serde_json::Value::Null);
+
+    // Last-Modified follows the article, not the page: a deletion moves it on.
+    let path = format!("/api/mentions?{}", query(&[("target", ARTICLE)]));
+    let before = get(&server, &path, &[]).await.headers()["last-modified"]
+        .to_str()
+        .expect("lm")
+        .to_owned();
+    let gone = "http://blog.example.net/j-gone/";
+    server.origin.put(gone, page("Going", ARTICLE));
+    let (_, location, _) = server.webmention(gone, ARTICLE).await;
+    let location = location.expect("location");
+    server.webmention_outcome(&location).await;
+    let cutoff = time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .expect("now");
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    server
+        .origin
+        .put(gone, OriginPage::html("gone").with_status(410));
+    server.webmention(gone, ARTICLE).await;
+    assert_eq!(
+        server.webmention_outcome(&location).await["status"],
+        "deleted"
+    );
+    let after = get(&server, &path, &[("If-Modified-Since", &before)]).await;
+    assert_eq!(
+        after.status().as_u16(),
+        200,
+        "a deletion after the client's copy is not a 304"
+    );
+
+    // The mention was received before `cutoff` and deleted after it: the delete feed, polled
+    // with since=cutoff, has it.
+    let auth = [("Authorization", "Bearer owner-token-0123456789")];
+    let response = get(
+        &server,
+        &format!(
+            "/api/site/checkpointasia/deleted?{}",
+            query(&[("since", &cutoff)])
+        ),
+        &auth,
+    )
+    .await;
+    let json: serde_json::Value =
+        serde_json::from_slice(&response.bytes().await.expect("body")).expect("json");
+    assert_eq!(json["mentions"].as_array().expect("m").len(), 1, "{json}");
+    assert_eq!(json["mentions"][0]["source"], gone);
+    server.stop().await;
 }
