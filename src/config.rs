@@ -37,6 +37,21 @@ pub const MIN_TOKEN_CHARS: usize = 16;
 /// Environment variable that overrides `[admin] token`.
 pub const ADMIN_TOKEN_ENV: &str = "LINKBACK_ADMIN_TOKEN";
 
+/// The environment variable that overrides a site's `token`.
+pub fn site_token_env(site: &str) -> String {
+    let name: String = site
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_uppercase()
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    format!("LINKBACK_SITE_{name}_TOKEN")
+}
+
 /// Why a configuration cannot be used. Every message names the file or the key.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -253,12 +268,23 @@ impl Config {
         toml::from_str(text).map_err(|e| e.to_string().trim_end().to_owned())
     }
 
-    /// Takes secrets from the environment when they are set there.
+    /// Takes secrets from the environment when they are set there: `LINKBACK_ADMIN_TOKEN`, and
+    /// `LINKBACK_SITE_<NAME>_TOKEN` for each site (its name upper-cased, other characters as
+    /// `_`), so that tokens stay out of configuration files.
     pub fn apply_env(&mut self) {
-        if let Ok(token) = std::env::var(ADMIN_TOKEN_ENV)
-            && !token.is_empty()
-        {
-            self.admin.token = Some(token);
+        self.apply_env_from(|key| std::env::var(key).ok());
+    }
+
+    /// [`Config::apply_env`] with the lookup given (tests pass their own).
+    pub fn apply_env_from(&mut self, lookup: impl Fn(&str) -> Option<String>) {
+        let set = |slot: &mut Option<String>, key: &str| {
+            if let Some(token) = lookup(key).filter(|t| !t.is_empty()) {
+                *slot = Some(token);
+            }
+        };
+        set(&mut self.admin.token, ADMIN_TOKEN_ENV);
+        for site in &mut self.sites {
+            set(&mut site.token, &site_token_env(&site.name));
         }
     }
 
@@ -480,6 +506,37 @@ mod tests {
         );
         assert_eq!(config.pingback.answer_deadline_ms, 2_500);
         assert!(config.trackback.verify);
+    }
+
+    #[test]
+    fn tokens_come_from_the_environment() {
+        let mut config = Config::parse(
+            "[admin]\ntoken = \"from-the-file-0123456789\"\n[[sites]]\nname = \"my-blog.fr\"\ntargets = [\"http://x/\"]",
+        )
+        .expect("config");
+        assert_eq!(
+            site_token_env("my-blog.fr"),
+            "LINKBACK_SITE_MY_BLOG_FR_TOKEN"
+        );
+        config.apply_env_from(|key| match key {
+            "LINKBACK_ADMIN_TOKEN" => Some("admin-from-env-0123456789".to_owned()),
+            "LINKBACK_SITE_MY_BLOG_FR_TOKEN" => Some("site-from-env-0123456789".to_owned()),
+            _ => None,
+        });
+        assert_eq!(
+            config.admin.token.as_deref(),
+            Some("admin-from-env-0123456789")
+        );
+        assert_eq!(
+            config.sites[0].token.as_deref(),
+            Some("site-from-env-0123456789")
+        );
+        config.apply_env_from(|_| Some(String::new()));
+        assert_eq!(
+            config.admin.token.as_deref(),
+            Some("admin-from-env-0123456789"),
+            "empty values are ignored"
+        );
     }
 
     #[test]

@@ -144,6 +144,10 @@ pub struct Mention {
     /// When it became visible (approved), Unix milliseconds.
     #[serde(default)]
     pub listed_at_ms: Option<i64>,
+    /// Who set the status when a person did (`admin`, `site:NAME`); `None` when the
+    /// pipeline's policy did.
+    #[serde(default)]
+    pub decided_by: Option<String>,
     /// The address the announcement came from.
     pub sender_ip: Option<IpAddr>,
 }

@@ -1,10 +1,12 @@
 //! The URL table and every cross-cutting HTTP concern (tracing, time and body limits), composed
 //! in one place so that no handler can forget one.
 
+mod admin;
+mod auth;
 mod error;
 mod listing;
 pub(crate) mod render;
-mod site;
+pub(crate) mod site;
 mod trackback;
 mod webmention;
 mod xmlrpc;
@@ -55,6 +57,22 @@ fn owner_routes() -> Router<AppState> {
         .route("/site/{name}", get(site::site_page))
 }
 
+/// The moderation API; every handler resolves the token to an actor first.
+fn admin_api() -> Router<AppState> {
+    Router::new()
+        .route("/mentions", get(admin::list_mentions))
+        .route("/mentions/bulk", post(admin::bulk))
+        .route(
+            "/mentions/{id}",
+            post(admin::set_status).delete(admin::delete_mention),
+        )
+        .route("/audit", get(admin::audit))
+        .layer(DefaultBodyLimit::max(MAX_ADMIN_BODY_BYTES))
+}
+
+/// Largest admin request body: a bulk request of 500 ids.
+const MAX_ADMIN_BODY_BYTES: usize = 32 * 1024;
+
 /// Builds the service's router over `state`.
 pub fn router(state: AppState) -> Router {
     Router::new()
@@ -73,6 +91,7 @@ pub fn router(state: AppState) -> Router {
         .route("/webmention/{id}", get(webmention::webmention_status))
         .merge(public_reads())
         .merge(owner_routes())
+        .nest("/admin/api", admin_api())
         .route("/healthz", get(|| async { "ok\n" }))
         .layer(
             TraceLayer::new_for_http().make_span_with(|request: &Request| {

@@ -234,6 +234,7 @@ struct Inner {
     listed_by_target: sled::Tree,
     listed_by_site: sled::Tree,
     changes: sled::Tree,
+    audit: sled::Tree,
     flush_requests: Option<mpsc::Sender<Waiter>>,
     flusher: Option<JoinHandle<()>>,
 }
@@ -320,10 +321,11 @@ impl Store {
             tree("by_site")?,
             tree("queue")?,
         );
-        let (listed_by_target, listed_by_site, changes) = (
+        let (listed_by_target, listed_by_site, changes, audit) = (
             tree("listed_by_target")?,
             tree("listed_by_site")?,
             tree("changes")?,
+            tree("audit")?,
         );
 
         let (flush_requests, requests) = mpsc::channel::<Waiter>();
@@ -347,6 +349,7 @@ impl Store {
                 listed_by_target,
                 listed_by_site,
                 changes,
+                audit,
                 flush_requests: Some(flush_requests),
                 flusher: Some(flusher),
             }),
@@ -492,6 +495,7 @@ impl Store {
                         deleted_at_ms: None,
                         listed_seq: None,
                         listed_at_ms: None,
+                        decided_by: None,
                         sender_ip: new.sender_ip,
                     };
                     let key = keys::mention_key(id);
@@ -549,6 +553,160 @@ impl Store {
         id: MentionId,
         change: impl Fn(&mut Mention),
     ) -> Result<Mention, StoreError> {
+        self.change(id, change, true).map(|(_, after)| after)
+    }
+
+    /// A moderator's decision: sets the status (any status may follow any other, so mistakes
+    /// can be undone), who decided and why, without touching a verification in progress.
+    /// Returns the record before and after.
+    pub fn set_status(
+        &self,
+        id: MentionId,
+        status: Status,
+        decided_by: &str,
+    ) -> Result<(Mention, Mention), StoreError> {
+        self.change(
+            id,
+            |m| {
+                let now = now_ms();
+                m.status = status;
+                m.decided_by = Some(decided_by.to_owned());
+                m.reason = Some(format!("set to {} by {decided_by}", status.as_str()));
+                m.deleted_at_ms = (status == Status::Deleted).then_some(now);
+                m.updated_at_ms = now;
+            },
+            false,
+        )
+    }
+
+    /// Removes a mention and every index entry of it; `None` when there was none.
+    pub fn delete(&self, id: MentionId) -> Result<Option<Mention>, StoreError> {
+        let inner = &*self.inner;
+        let trees = (
+            &inner.mentions,
+            &inner.pairs,
+            &inner.by_target,
+            &inner.by_site,
+            &inner.queue,
+            &inner.listed_by_target,
+            &inner.listed_by_site,
+            &inner.changes,
+        );
+        let result = trees.transaction(
+            |(mentions, pairs, by_target, by_site, queue, listed_t, listed_s, changes)| {
+                let key = keys::mention_key(id);
+                let Some(bytes) = mentions.remove(&key)? else {
+                    return Ok(None);
+                };
+                let mention = record::decode(&bytes).map_err(|_| abort_damaged(id))?;
+                pairs.remove(keys::pair_key(&mention.target_key, &mention.source_key))?;
+                by_target.remove(keys::scope_key(&mention.target_key, id))?;
+                by_site.remove(keys::scope_key(&mention.site, id))?;
+                queue.remove(&key)?;
+                if let Some(seq) = mention.listed_seq {
+                    listed_t.remove(keys::scope_key(&mention.target_key, seq))?;
+                    listed_s.remove(keys::scope_key(&mention.site, seq))?;
+                }
+                touch(changes, &mention)?;
+                Ok(Some(mention))
+            },
+        );
+        result.map_err(|e| tx_error(e, id))
+    }
+
+    /// Appends an entry to the audit log (every moderation action; never rewritten).
+    pub fn append_audit(&self, entry: &AuditEntry) -> Result<u64, StoreError> {
+        let id = self.inner.db.generate_id()?;
+        let bytes = serde_json::to_vec(entry).unwrap_or_default();
+        self.inner.audit.insert(id.to_be_bytes(), bytes)?;
+        Ok(id)
+    }
+
+    /// Audit entries newest first, after the cursor `before`, that `keep` accepts.
+    pub fn list_audit(
+        &self,
+        before: Option<u64>,
+        limit: usize,
+        keep: impl Fn(&AuditEntry) -> bool,
+    ) -> Result<(Vec<AuditEntry>, Option<u64>), StoreError> {
+        let range = match before {
+            None => self.inner.audit.range::<&[u8], _>(..),
+            Some(at) => self.inner.audit.range(..at.to_be_bytes().to_vec()),
+        };
+        let mut found = Vec::new();
+        for (scanned, entry) in range.rev().enumerate() {
+            let (key, bytes) = entry?;
+            let at = keys::id_from_suffix(&key).ok_or_else(|| damaged_record(0))?;
+            if scanned >= MAX_SCANNED {
+                return Ok((found.into_iter().map(|(_, e)| e).collect(), Some(at)));
+            }
+            let Ok(entry) = serde_json::from_slice::<AuditEntry>(&bytes) else {
+                continue;
+            };
+            if keep(&entry) {
+                found.push((at, entry));
+                if found.len() > limit {
+                    break;
+                }
+            }
+        }
+        let next = (found.len() > limit).then(|| {
+            found.truncate(limit);
+            found.last().map(|(at, _)| *at)
+        });
+        Ok((found.into_iter().map(|(_, e)| e).collect(), next.flatten()))
+    }
+
+    /// Every site's mentions, newest first, after the cursor `before` (an id), that `keep`
+    /// accepts: the admin's view across sites.
+    pub fn list_all(
+        &self,
+        before: Option<MentionId>,
+        limit: usize,
+        keep: impl Fn(&Mention) -> bool,
+    ) -> Result<Page, StoreError> {
+        let range = match before {
+            None => self.inner.mentions.range::<&[u8], _>(..),
+            Some(id) => self.inner.mentions.range(..keys::mention_key(id).to_vec()),
+        };
+        let mut found = Vec::new();
+        for (scanned, entry) in range.rev().enumerate() {
+            let (key, bytes) = entry?;
+            let id = keys::id_from_suffix(&key).ok_or_else(|| damaged_record(0))?;
+            if scanned >= MAX_SCANNED {
+                return Ok(Page {
+                    mentions: found,
+                    next: Some(id),
+                });
+            }
+            let mention = decode_record(id, &bytes)?;
+            if keep(&mention) {
+                found.push(mention);
+                if found.len() > limit {
+                    break;
+                }
+            }
+        }
+        let next = if found.len() > limit {
+            found.truncate(limit);
+            found.last().map(|m| m.id)
+        } else {
+            None
+        };
+        Ok(Page {
+            mentions: found,
+            next,
+        })
+    }
+
+    /// Applies `change` atomically with the listed-order indexes and change times; takes the
+    /// mention out of the queue when `dequeue`.
+    fn change(
+        &self,
+        id: MentionId,
+        change: impl Fn(&mut Mention),
+        dequeue: bool,
+    ) -> Result<(Mention, Mention), StoreError> {
         let inner = &*self.inner;
         let trees = (
             &inner.mentions,
@@ -565,8 +723,10 @@ impl Store {
             sync_listing(&before, &mut mention, by_target, by_site, changes)?;
             touch(changes, &mention)?;
             mentions.insert(&key, record::encode(&mention))?;
-            queue.remove(&key)?;
-            Ok(mention)
+            if dequeue {
+                queue.remove(&key)?;
+            }
+            Ok((before, mention))
         });
         result.map_err(|e| tx_error(e, id))
     }
@@ -837,6 +997,25 @@ impl Store {
     pub fn size_on_disk(&self) -> Result<u64, StoreError> {
         Ok(self.inner.db.size_on_disk()?)
     }
+}
+
+/// One moderation action, as the audit log keeps it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditEntry {
+    /// When, Unix milliseconds.
+    pub at_ms: i64,
+    /// Who: `admin` or `site:NAME`.
+    pub actor: String,
+    /// What: `set_status` or `delete`.
+    pub action: String,
+    /// The mention acted on.
+    pub mention_id: MentionId,
+    /// Its site.
+    pub site: String,
+    /// Its status before, and after (`None` after a delete).
+    pub from: Option<Status>,
+    /// Its status after.
+    pub to: Option<Status>,
 }
 
 /// Which change time [`Store::last_change`] reads.

@@ -13,6 +13,9 @@ pub enum ApiError {
     /// No valid token for this resource.
     #[error("a valid token is required (Authorization: Bearer TOKEN)")]
     Unauthorized,
+    /// The token is valid but does not cover this site.
+    #[error("this token does not cover that site")]
+    Forbidden,
     /// The thing asked for does not exist.
     #[error("{0}")]
     NotFound(String),
@@ -27,6 +30,7 @@ impl IntoResponse for ApiError {
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::Unauthorized => StatusCode::UNAUTHORIZED,
+            Self::Forbidden => StatusCode::FORBIDDEN,
             Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         };
         let mut response = (

@@ -699,6 +699,7 @@ mod tests {
             deleted_at_ms: None,
             listed_seq: None,
             listed_at_ms: None,
+            decided_by: None,
             sender_ip: None,
         }
     }

@@ -12,14 +12,13 @@ use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
-use base64::Engine;
 use serde::{Deserialize, Serialize};
 
 use crate::config::SiteConfig;
 use crate::model::{Mention, Protocol, Status, now_ms, parse_rfc3339, rfc3339};
 use crate::routes::listing::PublicMention;
 use crate::routes::listing::{MAX_PAGE_SIZE, decode_cursor, encode_cursor};
-use crate::routes::{ApiError, render};
+use crate::routes::{ApiError, auth, render};
 use crate::state::AppState;
 use crate::store::{Order, PageRequest};
 
@@ -28,58 +27,22 @@ const MAX_PAGE_MENTIONS: usize = 10_000;
 /// Mentions per page of the owner's listing when the client does not say.
 const DEFAULT_OWNER_PAGE: usize = 100;
 
-/// Checks the request's token against the site's and the admin's; returns the site.
+/// Checks the request's token against the site's and the admin's; returns the site. Only the
+/// admin learns whether a site exists.
 fn authorize<'a>(
     state: &'a AppState,
     headers: &HeaderMap,
     name: &str,
 ) -> Result<&'a SiteConfig, ApiError> {
     let config = state.receiver.config();
-    let presented = presented_token(headers).ok_or(ApiError::Unauthorized)?;
-    let admin = config
-        .admin
-        .token
-        .as_deref()
-        .is_some_and(|t| same_secret(t, &presented));
-    let site = config.sites.iter().find(|s| s.name == name);
-    let owner = site
-        .and_then(|s| s.token.as_deref())
-        .is_some_and(|t| same_secret(t, &presented));
-    match site {
-        Some(site) if admin || owner => Ok(site),
-        // Only the admin learns whether a site exists.
-        None if admin => Err(ApiError::NotFound("no such site".to_owned())),
+    let actor = auth::actor(config, headers)?;
+    match config.sites.iter().find(|s| s.name == name) {
+        Some(site) if actor.covers(name) => Ok(site),
+        None if matches!(actor, auth::Actor::Admin) => {
+            Err(ApiError::NotFound("no such site".to_owned()))
+        }
         _ => Err(ApiError::Unauthorized),
     }
-}
-
-fn presented_token(headers: &HeaderMap) -> Option<String> {
-    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?.trim();
-    let (scheme, credentials) = value.split_once(' ')?;
-    let credentials = credentials.trim();
-    if scheme.eq_ignore_ascii_case("bearer") {
-        return Some(credentials.to_owned());
-    }
-    if scheme.eq_ignore_ascii_case("basic") {
-        let decoded = base64::engine::general_purpose::STANDARD
-            .decode(credentials)
-            .ok()?;
-        let decoded = String::from_utf8(decoded).ok()?;
-        return decoded
-            .split_once(':')
-            .map(|(_, password)| password.to_owned());
-    }
-    None
-}
-
-/// Compares secrets in time that does not depend on where they differ.
-fn same_secret(expected: &str, presented: &str) -> bool {
-    let (a, b) = (expected.as_bytes(), presented.as_bytes());
-    // An empty secret never matches (validation refuses one; this is the second lock). The
-    // length is not secret enough to matter; the content is.
-    !a.is_empty()
-        && a.len() == b.len()
-        && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// Filters of the owner's listing.
@@ -210,11 +173,12 @@ fn page_request(query: &OwnerQuery) -> Result<PageRequest, ApiError> {
 /// A mention as its site's owner sees it: the public fields, plus why it has its status and
 /// when it went away (never the sender's address).
 #[derive(Debug, Serialize)]
-struct OwnerMention<'a> {
+pub(crate) struct OwnerMention<'a> {
     #[serde(flatten)]
     public: PublicMention<'a>,
     site: &'a str,
     reason: Option<&'a str>,
+    decided_by: Option<&'a str>,
     deleted_at: Option<String>,
 }
 
@@ -224,6 +188,7 @@ impl<'a> From<&'a Mention> for OwnerMention<'a> {
             public: PublicMention::from(m),
             site: &m.site,
             reason: m.reason.as_deref(),
+            decided_by: m.decided_by.as_deref(),
             deleted_at: m.deleted_at_ms.map(rfc3339),
         }
     }
@@ -385,37 +350,4 @@ pub(crate) async fn site_page(
         HeaderValue::from_static("private, no-store"),
     );
     Ok(response)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn tokens_come_from_bearer_or_basic() {
-        let with = |value: &str| {
-            let mut headers = HeaderMap::new();
-            headers.insert(
-                header::AUTHORIZATION,
-                HeaderValue::from_str(value).expect("header"),
-            );
-            presented_token(&headers)
-        };
-        assert_eq!(with("Bearer s3cret"), Some("s3cret".to_owned()));
-        assert_eq!(with("bearer  s3cret "), Some("s3cret".to_owned()));
-        // "owner:s3cret"
-        assert_eq!(with("Basic b3duZXI6czNjcmV0"), Some("s3cret".to_owned()));
-        assert_eq!(with("Basic !!!"), None);
-        assert_eq!(with("Digest x"), None);
-        assert_eq!(presented_token(&HeaderMap::new()), None);
-    }
-
-    #[test]
-    fn secrets_compare_exactly() {
-        assert!(same_secret("abc", "abc"));
-        assert!(!same_secret("abc", "abd"));
-        assert!(!same_secret("abc", "ab"));
-        assert!(!same_secret("", "a"));
-        assert!(!same_secret("", ""), "an empty token opens nothing");
-    }
 }

@@ -74,6 +74,7 @@ mod tests {
             deleted_at_ms: None,
             listed_seq: None,
             listed_at_ms: None,
+            decided_by: None,
             sender_ip: Some("192.0.2.1".parse().expect("ip")),
         }
     }

@@ -1,0 +1,296 @@
+//! The moderation API under `/admin/api`: list mentions of any status, set a status (any status
+//! may follow any other, so mistakes are undone the same way), delete, act in bulk, and read
+//! the audit log that every action appends to. The admin token covers every site; a site's
+//! token covers its own site only (403 for another site's mention, 404 for an unknown id).
+
+use axum::Json;
+use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+
+use crate::canonical::canonicalize;
+use crate::model::{Mention, MentionId, Status, now_ms, rfc3339};
+use crate::routes::listing::{MAX_PAGE_SIZE, decode_cursor, encode_cursor};
+use crate::routes::site::OwnerMention;
+use crate::routes::{ApiError, auth};
+use crate::state::AppState;
+use crate::store::AuditEntry;
+
+/// Ids one bulk request may carry.
+pub(crate) const MAX_BULK_IDS: usize = 500;
+/// Mentions or audit entries per page when the client does not say.
+const DEFAULT_ADMIN_PAGE: usize = 100;
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct AdminQuery {
+    status: Option<String>,
+    site: Option<String>,
+    target: Option<String>,
+    source_domain: Option<String>,
+    cursor: Option<String>,
+    limit: Option<String>,
+}
+
+fn limit(text: Option<&str>) -> Result<usize, ApiError> {
+    match text {
+        None => Ok(DEFAULT_ADMIN_PAGE),
+        Some(text) => match text.parse::<usize>() {
+            Ok(0) | Err(_) => Err(ApiError::BadRequest(
+                "limit must be a whole number from 1".to_owned(),
+            )),
+            Ok(n) => Ok(n.min(MAX_PAGE_SIZE)),
+        },
+    }
+}
+
+fn cursor(text: Option<&str>) -> Result<Option<u64>, ApiError> {
+    text.map(|c| {
+        decode_cursor(c)
+            .ok_or_else(|| ApiError::BadRequest("cursor is not one this service issued".to_owned()))
+    })
+    .transpose()
+}
+
+fn host_in(source_key: &str, domain: &str) -> bool {
+    url::Url::parse(source_key)
+        .ok()
+        .and_then(|u| u.host_str().map(str::to_owned))
+        .is_some_and(|host| host == domain || host.ends_with(&format!(".{domain}")))
+}
+
+/// `GET /admin/api/mentions?status=&site=&target=&source_domain=&cursor=&limit=`, newest first.
+pub(crate) async fn list_mentions(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    query: Result<Query<AdminQuery>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let config = state.receiver.config();
+    let actor = auth::actor(config, &headers)?;
+    let Query(query) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    let site = match (&query.site, actor) {
+        (Some(site), actor) if !actor.covers(site) => return Err(ApiError::Forbidden),
+        (Some(site), _) => Some(site.clone()),
+        (None, auth::Actor::Site(own)) => Some(own.name.clone()),
+        (None, auth::Actor::Admin) => None,
+    };
+    let status = query
+        .status
+        .as_deref()
+        .map(|s| Status::parse(s).ok_or_else(|| ApiError::BadRequest("unknown status".to_owned())))
+        .transpose()?;
+    let target_key = query
+        .target
+        .as_deref()
+        .map(|t| {
+            canonicalize(t)
+                .map(|url| config.article_key(&url))
+                .map_err(|e| ApiError::BadRequest(format!("target: {e}")))
+        })
+        .transpose()?;
+    let domain = query
+        .source_domain
+        .as_deref()
+        .map(|d| d.trim().trim_end_matches('.').to_ascii_lowercase());
+    let (before, limit) = (
+        cursor(query.cursor.as_deref())?,
+        limit(query.limit.as_deref())?,
+    );
+    let store = state.receiver.store().clone();
+    let page = tokio::task::spawn_blocking(move || {
+        let keep = |m: &Mention| {
+            site.as_ref().is_none_or(|s| &m.site == s)
+                && status.is_none_or(|s| m.status == s)
+                && target_key.as_ref().is_none_or(|t| &m.target_key == t)
+                && domain.as_ref().is_none_or(|d| host_in(&m.source_key, d))
+        };
+        store.list_all(before, limit, keep)
+    })
+    .await
+    .map_err(|_| ApiError::Internal)??;
+    let mentions: Vec<_> = page.mentions.iter().map(admin_view).collect();
+    Ok(
+        Json(serde_json::json!({ "mentions": mentions, "next": page.next.map(encode_cursor) }))
+            .into_response(),
+    )
+}
+
+/// A mention as a moderator sees it. `score` and `signals` are filled once the spam checks run.
+fn admin_view(mention: &Mention) -> serde_json::Value {
+    let mut view = serde_json::to_value(OwnerMention::from(mention)).unwrap_or_default();
+    view["score"] = serde_json::Value::Null;
+    view["signals"] = serde_json::json!([]);
+    view
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct StatusChange {
+    status: String,
+}
+
+/// `POST /admin/api/mentions/{id}` with `{"status": "approved" | "spam" | "rejected" | "pending"}`.
+pub(crate) async fn set_status(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Result<Json<StatusChange>, JsonRejection>,
+) -> Result<Response, ApiError> {
+    let actor = auth::actor(state.receiver.config(), &headers)?;
+    let Json(change) = body.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    let status = moderator_status(&change.status)?;
+    let id = parse_id(&id)?;
+    let mention = apply(&state, actor, id, status).await?;
+    Ok(Json(admin_view(&mention)).into_response())
+}
+
+/// The statuses a moderator sets; `queued` and `deleted` belong to verification.
+fn moderator_status(name: &str) -> Result<Status, ApiError> {
+    match Status::parse(name) {
+        Some(s @ (Status::Approved | Status::Spam | Status::Rejected | Status::Pending)) => Ok(s),
+        _ => Err(ApiError::BadRequest(
+            "status must be approved, spam, rejected or pending".to_owned(),
+        )),
+    }
+}
+
+fn parse_id(text: &str) -> Result<MentionId, ApiError> {
+    text.parse()
+        .map_err(|_| ApiError::NotFound("no such mention".to_owned()))
+}
+
+/// Checks the actor may act on `id`, sets its status and audits it.
+async fn apply(
+    state: &AppState,
+    actor: auth::Actor<'_>,
+    id: MentionId,
+    status: Status,
+) -> Result<Mention, ApiError> {
+    let store = state.receiver.store();
+    let current = store
+        .get(id)?
+        .ok_or_else(|| ApiError::NotFound("no such mention".to_owned()))?;
+    if !actor.covers(&current.site) {
+        return Err(ApiError::Forbidden);
+    }
+    let (before, after) = store.set_status(id, status, &actor.name())?;
+    store.append_audit(&AuditEntry {
+        at_ms: now_ms(),
+        actor: actor.name(),
+        action: "set_status".to_owned(),
+        mention_id: id,
+        site: after.site.clone(),
+        from: Some(before.status),
+        to: Some(after.status),
+    })?;
+    store.durable().await?;
+    Ok(after)
+}
+
+/// `DELETE /admin/api/mentions/{id}`: removes the mention for good (204).
+pub(crate) async fn delete_mention(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let actor = auth::actor(state.receiver.config(), &headers)?;
+    let id = parse_id(&id)?;
+    let store = state.receiver.store();
+    let current = store
+        .get(id)?
+        .ok_or_else(|| ApiError::NotFound("no such mention".to_owned()))?;
+    if !actor.covers(&current.site) {
+        return Err(ApiError::Forbidden);
+    }
+    if store.delete(id)?.is_some() {
+        store.append_audit(&AuditEntry {
+            at_ms: now_ms(),
+            actor: actor.name(),
+            action: "delete".to_owned(),
+            mention_id: id,
+            site: current.site,
+            from: Some(current.status),
+            to: None,
+        })?;
+        store.durable().await?;
+    }
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct BulkChange {
+    ids: Vec<MentionId>,
+    status: String,
+}
+
+/// `POST /admin/api/mentions/bulk` with `{"ids": [...], "status": "..."}`: each id succeeds or
+/// fails on its own (`{"updated": [...], "errors": [{"id", "error"}]}`).
+pub(crate) async fn bulk(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Json<BulkChange>, JsonRejection>,
+) -> Result<Response, ApiError> {
+    let actor = auth::actor(state.receiver.config(), &headers)?;
+    let Json(change) = body.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    if change.ids.len() > MAX_BULK_IDS {
+        return Err(ApiError::BadRequest(format!(
+            "at most {MAX_BULK_IDS} ids per request"
+        )));
+    }
+    let status = moderator_status(&change.status)?;
+    let mut updated = Vec::new();
+    let mut errors = Vec::new();
+    for id in change.ids {
+        match apply(&state, actor, id, status).await {
+            Ok(mention) => updated.push(admin_view(&mention)),
+            Err(e) => errors.push(serde_json::json!({ "id": id, "error": e.to_string() })),
+        }
+    }
+    Ok(Json(serde_json::json!({ "updated": updated, "errors": errors })).into_response())
+}
+
+/// `GET /admin/api/audit?cursor=&limit=`: moderation actions, newest first (a site's token sees
+/// its own site's).
+pub(crate) async fn audit(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    query: Result<Query<AdminQuery>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let config = state.receiver.config();
+    let actor = auth::actor(config, &headers)?;
+    let Query(query) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    let scope = match actor {
+        auth::Actor::Admin => None,
+        auth::Actor::Site(own) => Some(own.name.clone()),
+    };
+    let (before, limit) = (
+        cursor(query.cursor.as_deref())?,
+        limit(query.limit.as_deref())?,
+    );
+    let store = state.receiver.store().clone();
+    let (entries, next) = tokio::task::spawn_blocking(move || {
+        store.list_audit(before, limit, |e| {
+            scope.as_ref().is_none_or(|s| &e.site == s)
+        })
+    })
+    .await
+    .map_err(|_| ApiError::Internal)??;
+    let entries: Vec<_> = entries
+        .iter()
+        .map(|e| {
+            serde_json::json!({
+                "at": rfc3339(e.at_ms),
+                "actor": e.actor,
+                "action": e.action,
+                "mention_id": e.mention_id,
+                "site": e.site,
+                "from": e.from.map(Status::as_str),
+                "to": e.to.map(Status::as_str),
+            })
+        })
+        .collect();
+    Ok(
+        Json(serde_json::json!({ "entries": entries, "next": next.map(encode_cursor) }))
+            .into_response(),
+    )
+}

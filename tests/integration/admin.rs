@@ -1,0 +1,310 @@
+//! `/admin/api`: listing, every status transition, delete, bulk, the audit log, and who may do
+//! what (401 without or with a wrong token, 403 for another site's mention, 404 for unknown
+//! ids).
+
+use linkback::config::{ModerationMode, SiteConfig};
+use linkback::origin::OriginPage;
+
+use crate::support::TestServer;
+
+const ADMIN: &str = "Bearer admin-token-0123456789";
+const OWNER: &str = "Bearer owner-token-0123456789";
+const OTHER: &str = "Bearer other-token-0123456789";
+
+async fn start() -> TestServer {
+    TestServer::start_with(|c| {
+        c.admin.token = Some("admin-token-0123456789".to_owned());
+        c.sites[0].token = Some("owner-token-0123456789".to_owned());
+        c.sites[0].moderation = ModerationMode::Manual;
+        c.sites.push(SiteConfig {
+            name: "other".to_owned(),
+            targets: vec!["https://other.example/".to_owned()],
+            moderation: ModerationMode::Auto,
+            token: Some("other-token-0123456789".to_owned()),
+            aliases: linkback::alias::AliasRules::default(),
+        });
+    })
+    .await
+}
+
+async fn call(
+    server: &TestServer,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: Option<serde_json::Value>,
+) -> (u16, serde_json::Value) {
+    let url = format!("{}{path}", server.base);
+    let mut request = match method {
+        "POST" => server.client().post(url),
+        "DELETE" => server.client().delete(url),
+        _ => server.client().get(url),
+    };
+    if let Some(token) = token {
+        request = request.header("Authorization", token);
+    }
+    if let Some(body) = body {
+        request = request
+            .header("Content-Type", "application/json")
+            .body(body.to_string());
+    }
+    let response = request.send().await.expect("request");
+    let status = response.status().as_u16();
+    let bytes = response.bytes().await.expect("body");
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null),
+    )
+}
+
+/// Pings `n` pages at the seed site's article (manual moderation: they end up pending) and one
+/// at the other site's; returns the ids.
+async fn seed(server: &TestServer, n: usize) -> (Vec<u64>, u64) {
+    let target = "https://checkpointasia.net/moderated/";
+    let mut ids = Vec::new();
+    for i in 0..n {
+        let source = format!("http://blog.example.net/mod-{i}/");
+        server.origin.put(
+            &source,
+            OriginPage::html(&format!(
+                "<title>Post {i}</title><p><a href=\"{target}\">x</a></p>"
+            )),
+        );
+        server.ping(&source, target).await.expect("accepted");
+    }
+    let (_, list) = call(
+        server,
+        "GET",
+        "/admin/api/mentions?site=checkpointasia",
+        Some(ADMIN),
+        None,
+    )
+    .await;
+    for m in list["mentions"].as_array().expect("mentions") {
+        ids.push(m["id"].as_u64().expect("id"));
+    }
+    ids.reverse();
+    let other_target = "https://other.example/post/";
+    server.origin.put(
+        "http://blog.example.net/to-other/",
+        OriginPage::html(&format!("<p><a href=\"{other_target}\">x</a></p>")),
+    );
+    server
+        .ping("http://blog.example.net/to-other/", other_target)
+        .await
+        .expect("other");
+    let (_, all) = call(
+        server,
+        "GET",
+        "/admin/api/mentions?site=other",
+        Some(ADMIN),
+        None,
+    )
+    .await;
+    (ids, all["mentions"][0]["id"].as_u64().expect("other id"))
+}
+
+#[tokio::test]
+async fn moderators_list_and_move_mentions_between_every_status() {
+    let server = start().await;
+    let (ids, other) = seed(&server, 3).await;
+    assert_eq!(ids.len(), 3);
+    let (status, pending) = call(
+        &server,
+        "GET",
+        "/admin/api/mentions?status=pending",
+        Some(OWNER),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200);
+    let items = pending["mentions"].as_array().expect("mentions");
+    assert_eq!(
+        items.len(),
+        3,
+        "the owner sees its own site's pending mentions only"
+    );
+    for field in [
+        "site", "status", "reason", "score", "signals", "title", "source",
+    ] {
+        assert!(items[0].get(field).is_some(), "{field} in {}", items[0]);
+    }
+    let path = |id: u64| format!("/admin/api/mentions/{id}");
+    for to in ["approved", "spam", "rejected", "pending", "approved"] {
+        let (status, mention) = call(
+            &server,
+            "POST",
+            &path(ids[0]),
+            Some(OWNER),
+            Some(serde_json::json!({"status": to})),
+        )
+        .await;
+        assert_eq!(
+            (status, mention["status"].as_str()),
+            (200, Some(to)),
+            "to {to}"
+        );
+        assert_eq!(mention["decided_by"], "site:checkpointasia");
+    }
+    let listed = server
+        .listing("https://checkpointasia.net/moderated/")
+        .await;
+    assert_eq!(listed.len(), 1, "only the approved one is public");
+
+    let (status, _) = call(
+        &server,
+        "POST",
+        &path(ids[1]),
+        Some(OWNER),
+        Some(serde_json::json!({"status": "queued"})),
+    )
+    .await;
+    assert_eq!(status, 400, "queued is not a moderator's status");
+    let (status, _) = call(
+        &server,
+        "POST",
+        &path(ids[1]),
+        Some(OWNER),
+        Some(serde_json::json!({"bogus": 1})),
+    )
+    .await;
+    assert_eq!(status, 400);
+
+    // Who may do what.
+    assert_eq!(
+        call(&server, "GET", "/admin/api/mentions", None, None)
+            .await
+            .0,
+        401
+    );
+    assert_eq!(
+        call(
+            &server,
+            "GET",
+            "/admin/api/mentions",
+            Some("Bearer wrong-token-0123456789"),
+            None
+        )
+        .await
+        .0,
+        401
+    );
+    assert_eq!(
+        call(
+            &server,
+            "POST",
+            &path(other),
+            Some(OWNER),
+            Some(serde_json::json!({"status": "spam"}))
+        )
+        .await
+        .0,
+        403
+    );
+    assert_eq!(
+        call(
+            &server,
+            "GET",
+            "/admin/api/mentions?site=other",
+            Some(OWNER),
+            None
+        )
+        .await
+        .0,
+        403
+    );
+    assert_eq!(
+        call(
+            &server,
+            "POST",
+            &path(999_999),
+            Some(OWNER),
+            Some(serde_json::json!({"status": "spam"}))
+        )
+        .await
+        .0,
+        404
+    );
+    assert_eq!(
+        call(&server, "DELETE", &path(999_999), Some(ADMIN), None)
+            .await
+            .0,
+        404
+    );
+    let (status, mention) = call(
+        &server,
+        "POST",
+        &path(other),
+        Some(ADMIN),
+        Some(serde_json::json!({"status": "spam"})),
+    )
+    .await;
+    assert_eq!(
+        (status, mention["decided_by"].as_str()),
+        (200, Some("admin")),
+        "the admin covers every site"
+    );
+    let (_, others) = call(&server, "GET", "/admin/api/mentions", Some(OTHER), None).await;
+    assert_eq!(others["mentions"].as_array().expect("m").len(), 1);
+
+    // Bulk and delete.
+    let (status, bulk) = call(
+        &server,
+        "POST",
+        "/admin/api/mentions/bulk",
+        Some(OWNER),
+        Some(serde_json::json!({"ids": [ids[1], ids[2], other], "status": "spam"})),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(bulk["updated"].as_array().expect("updated").len(), 2);
+    assert_eq!(bulk["errors"][0]["id"], other);
+    let (status, _) = call(&server, "DELETE", &path(ids[2]), Some(OWNER), None).await;
+    assert_eq!(status, 204);
+    assert_eq!(
+        call(
+            &server,
+            "POST",
+            &path(ids[2]),
+            Some(OWNER),
+            Some(serde_json::json!({"status": "spam"}))
+        )
+        .await
+        .0,
+        404,
+        "gone"
+    );
+
+    // Everything is in the audit log, newest first; the owner sees its own site's entries.
+    let (_, audit) = call(&server, "GET", "/admin/api/audit", Some(ADMIN), None).await;
+    let entries = audit["entries"].as_array().expect("entries");
+    assert_eq!(entries.len(), 5 + 1 + 2 + 1);
+    assert_eq!(entries[0]["action"], "delete");
+    assert_eq!(entries[0]["mention_id"], ids[2]);
+    assert!(
+        entries
+            .iter()
+            .any(|e| e["actor"] == "admin" && e["to"] == "spam")
+    );
+    let (_, own) = call(&server, "GET", "/admin/api/audit", Some(OWNER), None).await;
+    assert_eq!(own["entries"].as_array().expect("entries").len(), 8);
+    let (_, paged) = call(
+        &server,
+        "GET",
+        "/admin/api/audit?limit=4",
+        Some(ADMIN),
+        None,
+    )
+    .await;
+    let next = paged["next"].as_str().expect("a next page").to_owned();
+    let (_, rest) = call(
+        &server,
+        "GET",
+        &format!("/admin/api/audit?limit=10&cursor={next}"),
+        Some(ADMIN),
+        None,
+    )
+    .await;
+    assert_eq!(rest["entries"].as_array().expect("entries").len(), 5);
+    server.stop().await;
+}
