@@ -182,6 +182,10 @@ pub enum ModerationMode {
     Auto,
     /// Verified mentions are held as pending until a moderator approves them.
     Manual,
+    /// Like `auto` for source hosts the site has approved before, like `manual` for the first
+    /// mention from a new one (WordPress's "previously approved" rule, per host instead of per
+    /// e-mail address).
+    Trusted,
 }
 
 /// One `[[sites]]` entry.

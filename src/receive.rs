@@ -198,8 +198,9 @@ impl Receiver {
 
         if !handling.verify {
             let found = unverified(&source, &request.claimed);
+            let policy = self.policy_status(&new.site, &new.source_key);
             let mention = store
-                .finish(id, |m| self.apply_success(m, &found, &job.claimed))
+                .finish(id, |m| apply_success(m, &found, &job.claimed, policy))
                 .map_err(|e| internal(&e))?;
             store.durable().await.map_err(|e| internal(&e))?;
             info!(mention.id = id, "mention {id} stored without verification");
@@ -240,8 +241,9 @@ impl Receiver {
         };
         match verdict {
             Some(Ok(found)) => {
+                let policy = self.policy_status(&new.site, &new.source_key);
                 let mention = store
-                    .finish(id, |m| self.apply_success(m, &found, &job.claimed))
+                    .finish(id, |m| apply_success(m, &found, &job.claimed, policy))
                     .map_err(|e| internal(&e))?;
                 store.durable().await.map_err(|e| internal(&e))?;
                 info!(
@@ -315,35 +317,24 @@ impl Receiver {
         }
     }
 
-    /// Writes a successful verification into `mention`: the sender's own fields win over the
-    /// page's; a listed mention keeps its moderation status, anything else gets the site's.
-    fn apply_success(&self, mention: &mut Mention, found: &Found, claimed: &Claimed) {
-        let now = now_ms();
-        mention.title = Some(claimed.title.clone().unwrap_or_else(|| found.title.clone()));
-        mention.excerpt = Some(
-            claimed
-                .excerpt
-                .clone()
-                .unwrap_or_else(|| found.excerpt.clone()),
-        );
-        // A page that names no author does not erase the one an earlier announcement gave
-        // (a trackback's blog_name).
-        let author = claimed.author.clone().or_else(|| found.author.clone());
-        if author.is_some() {
-            mention.author = author;
-        }
-        if !is_live(mention.status) {
-            mention.status = self.policy_status(&mention.site);
-        }
-        mention.reason = None;
-        mention.deleted_at_ms = None;
-        mention.verified_at_ms = Some(now);
-        mention.updated_at_ms = now;
-    }
-
-    fn policy_status(&self, site: &str) -> Status {
-        match self.inner.config.sites.iter().find(|s| s.name == site) {
-            Some(site) if site.moderation == ModerationMode::Auto => Status::Approved,
+    /// The status the site's moderation mode gives a newly verified mention from `source_key`.
+    fn policy_status(&self, site: &str, source_key: &str) -> Status {
+        let mode = self
+            .inner
+            .config
+            .sites
+            .iter()
+            .find(|s| s.name == site)
+            .map(|s| s.moderation);
+        let trusted_host = || {
+            Url::parse(source_key)
+                .ok()
+                .and_then(|u| u.host_str().map(str::to_ascii_lowercase))
+                .is_some_and(|host| self.inner.store.host_approved(site, &host).unwrap_or(false))
+        };
+        match mode {
+            Some(ModerationMode::Auto) => Status::Approved,
+            Some(ModerationMode::Trusted) if trusted_host() => Status::Approved,
             _ => Status::Pending,
         }
     }
@@ -352,7 +343,20 @@ impl Receiver {
     async fn record_in_background(&self, id: MentionId, verdict: Verdict, job: &Job) {
         let store = &self.inner.store;
         let result = match &verdict {
-            Ok(found) => store.finish(id, |m| self.apply_success(m, found, &job.claimed)),
+            Ok(found) => match store.get(id) {
+                Ok(Some(current)) => {
+                    let policy = self.policy_status(&current.site, &current.source_key);
+                    store.finish(id, |m| apply_success(m, found, &job.claimed, policy))
+                }
+                Ok(None) => {
+                    warn!(
+                        mention.id = id,
+                        "mention {id} disappeared before its verification ended"
+                    );
+                    return;
+                }
+                Err(e) => Err(e),
+            },
             Err(failure) => store.finish(id, |m| apply_failure(m, failure)),
         };
         match result {
@@ -420,6 +424,33 @@ impl Receiver {
         };
         self.record_in_background(id, verdict, job).await;
     }
+}
+
+/// Writes a successful verification into `mention`: the sender's own fields win over the
+/// page's; a listed mention keeps its moderation status, anything else gets `policy` (the
+/// site's, computed before the store's transaction: reading the store inside one can deadlock).
+fn apply_success(mention: &mut Mention, found: &Found, claimed: &Claimed, policy: Status) {
+    let now = now_ms();
+    mention.title = Some(claimed.title.clone().unwrap_or_else(|| found.title.clone()));
+    mention.excerpt = Some(
+        claimed
+            .excerpt
+            .clone()
+            .unwrap_or_else(|| found.excerpt.clone()),
+    );
+    // A page that names no author does not erase the one an earlier announcement gave
+    // (a trackback's blog_name).
+    let author = claimed.author.clone().or_else(|| found.author.clone());
+    if author.is_some() {
+        mention.author = author;
+    }
+    if !is_live(mention.status) {
+        mention.status = policy;
+    }
+    mention.reason = None;
+    mention.deleted_at_ms = None;
+    mention.verified_at_ms = Some(now);
+    mention.updated_at_ms = now;
 }
 
 /// Whether a mention is live: verified and kept (listed or held), as opposed to never verified,

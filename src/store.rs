@@ -34,8 +34,8 @@ pub const DEFAULT_CACHE_BYTES: u64 = 64 * 1024 * 1024;
 const META_FORMAT_KEY: &[u8] = b"format";
 
 /// The layout of the trees this build writes: 2 added the `by_site` index, 3 the listed-order
-/// indexes.
-const DB_FORMAT: u32 = 3;
+/// indexes, 4 the approved source hosts per site.
+const DB_FORMAT: u32 = 4;
 
 /// Key of the listed-order counter in the `changes` tree. Every transaction that lists a
 /// mention reads and writes it, so sled serialises them and the order is the commit order.
@@ -235,6 +235,7 @@ struct Inner {
     listed_by_site: sled::Tree,
     changes: sled::Tree,
     audit: sled::Tree,
+    approved_hosts: sled::Tree,
     flush_requests: Option<mpsc::Sender<Waiter>>,
     flusher: Option<JoinHandle<()>>,
 }
@@ -321,11 +322,12 @@ impl Store {
             tree("by_site")?,
             tree("queue")?,
         );
-        let (listed_by_target, listed_by_site, changes, audit) = (
+        let (listed_by_target, listed_by_site, changes, audit, approved_hosts) = (
             tree("listed_by_target")?,
             tree("listed_by_site")?,
             tree("changes")?,
             tree("audit")?,
+            tree("approved_hosts")?,
         );
 
         let (flush_requests, requests) = mpsc::channel::<Waiter>();
@@ -350,6 +352,7 @@ impl Store {
                 listed_by_site,
                 changes,
                 audit,
+                approved_hosts,
                 flush_requests: Some(flush_requests),
                 flusher: Some(flusher),
             }),
@@ -395,6 +398,11 @@ impl Store {
                     .by_site
                     .insert(keys::scope_key(&mention.site, id), &[])?;
                 if mention.status == Status::Approved {
+                    if let Some(host) = source_host(&mention) {
+                        inner
+                            .approved_hosts
+                            .insert(keys::pair_key(&mention.site, &host), &[])?;
+                    }
                     seq += 1;
                     mention.listed_seq = Some(seq);
                     mention.listed_at_ms = mention.verified_at_ms.or(Some(mention.received_at_ms));
@@ -714,13 +722,19 @@ impl Store {
             &inner.listed_by_target,
             &inner.listed_by_site,
             &inner.changes,
+            &inner.approved_hosts,
         );
-        let result = trees.transaction(|(mentions, queue, by_target, by_site, changes)| {
+        let result = trees.transaction(|(mentions, queue, by_target, by_site, changes, hosts)| {
             let key = keys::mention_key(id);
             let before = read_in_tx(mentions, id)?;
             let mut mention = before.clone();
             change(&mut mention);
             sync_listing(&before, &mut mention, by_target, by_site, changes)?;
+            if mention.status == Status::Approved
+                && let Some(host) = source_host(&mention)
+            {
+                hosts.insert(keys::pair_key(&mention.site, &host), &[])?;
+            }
             touch(changes, &mention)?;
             mentions.insert(&key, record::encode(&mention))?;
             if dequeue {
@@ -745,6 +759,14 @@ impl Store {
             Ok(mention)
         });
         result.map_err(|e| tx_error(e, id))
+    }
+
+    /// Whether `site` has ever approved a mention from `host` (the `trusted` moderation mode).
+    pub fn host_approved(&self, site: &str, host: &str) -> Result<bool, StoreError> {
+        Ok(self
+            .inner
+            .approved_hosts
+            .contains_key(keys::pair_key(site, host))?)
     }
 
     /// When anything last changed in an article's or a site's mentions, Unix milliseconds.
@@ -1042,6 +1064,13 @@ impl ChangeScope<'_> {
 enum Position {
     Id,
     Seq,
+}
+
+/// The host of a mention's source, lower-case, for the `trusted` mode.
+pub fn source_host(mention: &Mention) -> Option<String> {
+    url::Url::parse(&mention.source_key)
+        .ok()
+        .and_then(|u| u.host_str().map(str::to_ascii_lowercase))
 }
 
 /// Records that `mention`'s article and site changed now.

@@ -308,3 +308,73 @@ async fn moderators_list_and_move_mentions_between_every_status() {
     assert_eq!(rest["entries"].as_array().expect("entries").len(), 5);
     server.stop().await;
 }
+
+#[tokio::test]
+async fn trusted_sites_hold_only_first_mentions_from_a_new_host() {
+    let server = TestServer::start_with(|c| {
+        c.admin.token = Some("admin-token-0123456789".to_owned());
+        c.sites[0].moderation = ModerationMode::Trusted;
+    })
+    .await;
+    let article = |n: u32| format!("https://checkpointasia.net/trusted-{n}/");
+    let page = |target: &str| {
+        OriginPage::html(&format!(
+            "<title>T</title><p><a href=\"{target}\">x</a></p>"
+        ))
+    };
+    server
+        .origin
+        .put("http://blog.example.net/first/", page(&article(1)));
+    server
+        .ping("http://blog.example.net/first/", &article(1))
+        .await
+        .expect("accepted");
+    assert!(
+        server.listing(&article(1)).await.is_empty(),
+        "a new host is held"
+    );
+    let (_, pending) = call(
+        &server,
+        "GET",
+        "/admin/api/mentions?status=pending",
+        Some(ADMIN),
+        None,
+    )
+    .await;
+    let id = pending["mentions"][0]["id"].as_u64().expect("pending id");
+    let (status, _) = call(
+        &server,
+        "POST",
+        &format!("/admin/api/mentions/{id}"),
+        Some(ADMIN),
+        Some(serde_json::json!({"status": "approved"})),
+    )
+    .await;
+    assert_eq!(status, 200);
+
+    server
+        .origin
+        .put("http://blog.example.net/second/", page(&article(2)));
+    server
+        .ping("http://blog.example.net/second/", &article(2))
+        .await
+        .expect("accepted");
+    assert_eq!(
+        server.listing(&article(2)).await.len(),
+        1,
+        "a host approved before is trusted"
+    );
+    server
+        .origin
+        .put("http://fr.example.org/new-host/", page(&article(2)));
+    server
+        .ping("http://fr.example.org/new-host/", &article(2))
+        .await
+        .expect("accepted");
+    assert_eq!(
+        server.listing(&article(2)).await.len(),
+        1,
+        "another new host is held"
+    );
+    server.stop().await;
+}
