@@ -9,8 +9,10 @@
 //! text. URLs are compared only after [`crate::canonical::canonicalize_url`], so equality here
 //! means the same resource. Webmention sources may also be JSON or plain text
 //! ([`extract_document`]); those readers live in `json` and `plain`. Charset decoding is not
-//! done here: see `fetch::charset`.
+//! done here: see `fetch::charset`. The same pass can also gather the [`PageFeatures`] the spam
+//! signals read ([`extract_with_features`]); that lives in `features`.
 
+mod features;
 mod json;
 mod link;
 mod plain;
@@ -24,6 +26,8 @@ use html5gum::emitters::callback::{CallbackEmitter, CallbackEvent};
 use html5gum::{Span, Tokenizer};
 use url::Url;
 
+use features::{Context, LinkCounter, Marks};
+pub use features::{LinkSection, PageFeatures};
 pub use json::MAX_JSON_DEPTH;
 use link::TargetMatcher;
 use tag::{Scope, Tag};
@@ -178,6 +182,25 @@ pub fn extract_document(
     }
 }
 
+/// [`extract_document`] that also gathers the [`PageFeatures`] of an HTML page (see
+/// [`extract_with_features`]). JSON and plain-text documents have no markup to read features
+/// from: theirs are the defaults.
+pub fn extract_document_with_features(
+    body: &str,
+    document: Document,
+    page_url: &Url,
+    target: &Url,
+    rule: LinkRule,
+) -> (Extraction, PageFeatures) {
+    match document {
+        Document::Html => extract_with_features(body, page_url, target, rule),
+        Document::Json | Document::PlainText => (
+            extract_document(body, document, page_url, target, rule),
+            PageFeatures::default(),
+        ),
+    }
+}
+
 /// The text content of a snippet that may hold HTML, such as the `title`, `excerpt` and
 /// `blog_name` a trackback sender posts: tags and comments removed, character references
 /// decoded, the contents of `<script>`, `<style>`, `<noscript>` and `<template>` dropped,
@@ -234,9 +257,41 @@ pub fn plain_text(fragment: &str, max_chars: usize) -> String {
 
 /// [`extract`] with the link rule of another protocol.
 pub fn extract_with(html: &str, page_url: &Url, target: &Url, rule: LinkRule) -> Extraction {
+    scan(html, page_url, target, rule, false).0
+}
+
+/// [`extract_with`] that also gathers the page's [`PageFeatures`] in the same tokenizer pass.
+///
+/// The pass then reads the whole page (it cannot stop once the excerpt, title and author are
+/// known), except for a page that declares itself [`Extraction::Gone`], whose features are what
+/// was seen up to the marker. Without a link to the target, `link_hidden` is `false` and
+/// `link_section` is [`LinkSection::Body`].
+pub fn extract_with_features(
+    html: &str,
+    page_url: &Url,
+    target: &Url,
+    rule: LinkRule,
+) -> (Extraction, PageFeatures) {
+    let (extraction, features) = scan(html, page_url, target, rule, true);
+    (extraction, features.unwrap_or_default())
+}
+
+/// The single pass behind [`extract_with`] and [`extract_with_features`]; features are
+/// gathered only when `with_features`.
+fn scan(
+    html: &str,
+    page_url: &Url,
+    target: &Url,
+    rule: LinkRule,
+    with_features: bool,
+) -> (Extraction, Option<PageFeatures>) {
     let base = document_base(html, page_url);
-    let mut scanner = Scanner::new(base.as_ref().unwrap_or(page_url), target, rule);
+    let base = base.as_ref().unwrap_or(page_url);
+    let mut scanner = Scanner::new(base, target, rule);
     scanner.may_be_gone = may_declare_gone(html);
+    if with_features {
+        scanner.features = Some(FeatureScan::new(base, page_url));
+    }
     {
         let mut emitter =
             CallbackEmitter::new(|event: CallbackEvent<'_>, _: Span<()>| scanner.on_event(&event));
@@ -245,7 +300,8 @@ pub fn extract_with(html: &str, page_url: &Url, target: &Url, rule: LinkRule) ->
         // the end of the input. The error type is `Infallible` for `&str` input.
         let _stopped_early = Tokenizer::new_with_emitter(html, emitter).next();
     }
-    scanner.finish(page_url)
+    let features = scanner.features.take().map(FeatureScan::finish);
+    (scanner.finish(page_url), features)
 }
 
 /// The URL links are resolved against: the first `<base href>` of the document (resolved
@@ -343,6 +399,8 @@ struct Open {
     tag: Tag,
     /// Byte offset in [`Scanner::text`] where the element's text starts.
     text_start: usize,
+    /// What the element says about its content; the default when features are not gathered.
+    context: Context,
 }
 
 /// Which attribute of the current start tag the next attribute value belongs to.
@@ -355,6 +413,13 @@ enum Attr {
     Property,
     Content,
     HttpEquiv,
+    /// The attributes below are read only while gathering [`PageFeatures`].
+    Style,
+    Class,
+    Id,
+    Hidden,
+    /// `lang` or `xml:lang` of the `<html>` element.
+    Lang,
     Ignored,
 }
 
@@ -369,7 +434,7 @@ struct Slot {
 /// to tag, so reading attributes allocates nothing in the steady state.
 #[derive(Debug, Default)]
 struct Attrs {
-    slots: [Slot; 6],
+    slots: [Slot; 11],
 }
 
 impl Attrs {
@@ -381,6 +446,11 @@ impl Attrs {
             Attr::Property => Some(3),
             Attr::Content => Some(4),
             Attr::HttpEquiv => Some(5),
+            Attr::Style => Some(6),
+            Attr::Class => Some(7),
+            Attr::Id => Some(8),
+            Attr::Hidden => Some(9),
+            Attr::Lang => Some(10),
             Attr::Ignored => None,
         }
     }
@@ -490,6 +560,69 @@ struct Scanner<'a> {
     /// A `<meta http-equiv="Status" content="410 …">` was seen.
     gone: bool,
     done: bool,
+    /// Gathering [`PageFeatures`], when asked to.
+    features: Option<FeatureScan>,
+}
+
+/// An element that is not on the open-element stack (an inline one such as `<span>`) but
+/// changes the [`Context`] of its content; kept only while features are gathered.
+#[derive(Debug)]
+struct Marked {
+    /// The element's name, to match its end tag.
+    name: Vec<u8>,
+    /// [`Scanner::stack`]'s length when it opened: it ends no later than the block around it.
+    depth: usize,
+    context: Context,
+}
+
+/// The part of the scan that gathers [`PageFeatures`].
+#[derive(Debug)]
+struct FeatureScan {
+    features: PageFeatures,
+    links: LinkCounter,
+    /// Open inline elements that change the context, innermost last.
+    marked: Vec<Marked>,
+    /// While an `<a>` is open: `marked`'s length and the stack's when it opened. Its end tag
+    /// (or the next `<a>`) also ends the inline elements left open inside it.
+    open_a: Option<(usize, usize)>,
+    /// The current start tag's name (the scanner keeps only its [`Tag`]).
+    tag_name: Vec<u8>,
+    /// An `<html>` start tag was seen: only the first one's `lang` counts.
+    html_seen: bool,
+    /// The `Content-Language` of a `<meta http-equiv>`, when `<html>` has no `lang`.
+    meta_lang: Option<String>,
+}
+
+impl FeatureScan {
+    fn new(base: &Url, page_url: &Url) -> Self {
+        FeatureScan {
+            features: PageFeatures::default(),
+            links: LinkCounter::new(base, page_url),
+            marked: Vec::new(),
+            open_a: None,
+            tag_name: Vec::new(),
+            html_seen: false,
+            meta_lang: None,
+        }
+    }
+
+    /// Ends an open `<a>` and the inline elements opened inside it.
+    fn close_a(&mut self) {
+        if let Some((len, _)) = self.open_a.take() {
+            self.marked.truncate(len);
+        }
+    }
+
+    fn is_html(&self) -> bool {
+        self.tag_name == b"html"
+    }
+
+    fn finish(mut self) -> PageFeatures {
+        if self.features.lang.is_none() {
+            self.features.lang = self.meta_lang;
+        }
+        self.features
+    }
 }
 
 impl<'a> Scanner<'a> {
@@ -523,6 +656,7 @@ impl<'a> Scanner<'a> {
             may_be_gone: true,
             gone: false,
             done: false,
+            features: None,
         }
     }
 
@@ -537,6 +671,10 @@ impl<'a> Scanner<'a> {
                 self.in_start_tag = true;
                 self.current_attr = Attr::Ignored;
                 self.attrs.clear();
+                if let Some(features) = self.features.as_mut() {
+                    features.tag_name.clear();
+                    features.tag_name.extend_from_slice(name);
+                }
             }
             CallbackEvent::AttributeName { name } if self.in_start_tag => {
                 let attr = match (self.current_tag, name) {
@@ -548,6 +686,18 @@ impl<'a> Scanner<'a> {
                     (tag, name) if self.rule.link_attribute(tag) == Some(name) => Attr::Url,
                     // Any other element that links by itself lends its alt as link text.
                     (tag, b"alt") if tag != Tag::A && self.rule.links_from(tag) => Attr::Alt,
+                    (_, name) if self.features.is_some() => match name {
+                        b"style" => Attr::Style,
+                        b"class" => Attr::Class,
+                        b"id" => Attr::Id,
+                        b"hidden" => Attr::Hidden,
+                        b"lang" | b"xml:lang"
+                            if self.features.as_ref().is_some_and(FeatureScan::is_html) =>
+                        {
+                            Attr::Lang
+                        }
+                        _ => Attr::Ignored,
+                    },
                     _ => Attr::Ignored,
                 };
                 self.current_attr = self.attrs.start(attr);
@@ -561,13 +711,14 @@ impl<'a> Scanner<'a> {
             }
             CallbackEvent::EndTag { name } => {
                 self.in_start_tag = false;
-                self.end_tag(Tag::from_name(name));
+                self.end_tag(Tag::from_name(name), name);
             }
             CallbackEvent::String { value } => self.characters(value),
             _ => {}
         }
         self.done = self.gone
             || (!self.may_be_gone
+                && self.features.is_none()
                 && self.block.is_some()
                 && self.title_final
                 && self.author.is_some());
@@ -597,6 +748,12 @@ impl<'a> Scanner<'a> {
             }
             _ => {}
         }
+        if let Some(features) = self.features.as_mut().filter(|_| tag == Tag::A) {
+            // A new <a> ends an open one.
+            features.close_a();
+        }
+        let context = self.element_context(tag);
+        let searching = self.link == Link::Searching;
         match tag {
             Tag::Head => self.head_open = true,
             Tag::Template => self.template_depth += 1,
@@ -627,6 +784,9 @@ impl<'a> Scanner<'a> {
             }
             _ => {}
         }
+        if let Some(context) = context {
+            self.element_features(tag, self_closing, context, searching);
+        }
         if tag.is_tracked() {
             if tag.is_block() {
                 self.pending_space = true;
@@ -637,17 +797,124 @@ impl<'a> Scanner<'a> {
             self.stack.push(Open {
                 tag,
                 text_start: self.text.len(),
+                context: context.unwrap_or_default(),
             });
         }
     }
 
-    fn end_tag(&mut self, tag: Tag) {
+    /// The context of everything inside the element now open: the innermost of the stack's
+    /// top and the marked inline elements.
+    fn current_context(&self) -> Context {
+        let marked = self
+            .features
+            .as_ref()
+            .and_then(|features| features.marked.last())
+            .filter(|marked| marked.depth >= self.stack.len());
+        match (marked, self.stack.last()) {
+            (Some(marked), _) => marked.context,
+            (None, Some(open)) => open.context,
+            (None, None) => Context::default(),
+        }
+    }
+
+    /// The context of the start tag in `self.attrs`, when features are gathered.
+    fn element_context(&self, tag: Tag) -> Option<Context> {
+        let features = self.features.as_ref()?;
+        let root = features.is_html() || tag == Tag::Body;
+        let marks = Marks {
+            style: self.attrs.get(Attr::Style),
+            class: self.attrs.get(Attr::Class),
+            id: self.attrs.get(Attr::Id),
+            hidden_attribute: self.attrs.get(Attr::Hidden).is_some(),
+        };
+        Some(self.current_context().child(tag, root, marks))
+    }
+
+    /// Gathers the features of a complete start tag whose context is `context`; `searching`
+    /// says whether the link was still being searched for before this tag.
+    fn element_features(
+        &mut self,
+        tag: Tag,
+        self_closing: bool,
+        context: Context,
+        searching: bool,
+    ) {
+        let parent = self.current_context();
+        let opened_link = searching && self.link != Link::Searching;
+        let depth = self.stack.len();
+        let in_template = self.template_depth > 0;
+        let href = match tag {
+            Tag::A | Tag::Area if !in_template => self.attrs.get(Attr::Url),
+            _ => None,
+        };
+        let lang = self
+            .attrs
+            .get(Attr::Lang)
+            .and_then(features::primary_language);
+        let meta_lang = (tag == Tag::Meta
+            && self
+                .attrs
+                .get(Attr::HttpEquiv)
+                .is_some_and(|v| v.trim().eq_ignore_ascii_case("content-language")))
+        .then(|| {
+            self.attrs
+                .get(Attr::Content)
+                .and_then(features::primary_language)
+        })
+        .flatten();
+        let Some(features) = self.features.as_mut() else {
+            return;
+        };
+        if let Some(outbound) = href.and_then(|href| features.links.is_outbound(href)) {
+            if outbound {
+                features.features.outbound_links += 1;
+            } else {
+                features.features.internal_links += 1;
+            }
+        }
+        if features.is_html() && !features.html_seen {
+            features.html_seen = true;
+            features.features.lang = lang;
+        }
+        if features.meta_lang.is_none() {
+            features.meta_lang = meta_lang;
+        }
+        if opened_link {
+            features.features.link_hidden = context.hidden;
+            features.features.link_section = parent.section.unwrap_or_default();
+        }
+        if tag == Tag::A {
+            features.open_a = Some((features.marked.len(), depth));
+        }
+        let keeps_content = !self_closing
+            && !tag.is_tracked()
+            && !features::is_void(&features.tag_name)
+            && !matches!(tag, Tag::Script | Tag::Style | Tag::Noscript | Tag::Title);
+        if keeps_content && context != parent {
+            features.marked.push(Marked {
+                name: mem::take(&mut features.tag_name),
+                depth,
+                context,
+            });
+        }
+    }
+
+    fn end_tag(&mut self, tag: Tag, name: &[u8]) {
         if let Some(raw) = self.raw.take() {
             // In a raw-text element the tokenizer only ends it with its own end tag.
             if raw == Raw::Title {
                 self.title_final = !self.title.trim().is_empty();
             }
             return;
+        }
+        if let Some(features) = self.features.as_mut()
+            && !tag.is_tracked()
+        {
+            if tag == Tag::A {
+                features.close_a();
+            } else if let Some(index) = features.marked.iter().rposition(|m| m.name == name) {
+                features.marked.truncate(index);
+            }
         }
         match tag {
             Tag::A => self.close_link(),
@@ -681,6 +948,15 @@ impl<'a> Scanner<'a> {
             }
             // Text cannot stay in <head>: HTML ends the head and starts the body here.
             self.close_head();
+        }
+        if self.features.is_some() && !self.current_context().hidden {
+            let visible = String::from_utf8_lossy(value)
+                .chars()
+                .filter(|c| !c.is_whitespace())
+                .count();
+            if let Some(features) = self.features.as_mut() {
+                features.features.text_chars += visible;
+            }
         }
         let wanted = self.block.is_none() || self.h1_index.is_some();
         if !wanted {
@@ -817,6 +1093,16 @@ impl<'a> Scanner<'a> {
         if let Some(h1) = self.h1_index.filter(|&h| h >= index) {
             self.h1 = Some(self.stack[h1].text_start..self.text.len());
             self.h1_index = None;
+        }
+        if let Some(features) = self.features.as_mut() {
+            // An inline element ends with the block around it.
+            let kept = features
+                .marked
+                .iter()
+                .take_while(|m| m.depth <= index)
+                .count();
+            features.marked.truncate(kept);
+            features.open_a = features.open_a.filter(|&(_, depth)| depth <= index);
         }
         for open in self.stack.drain(index..) {
             match open.tag {

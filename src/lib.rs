@@ -29,6 +29,7 @@ pub mod demo;
 pub mod extract;
 pub mod fetch;
 pub mod model;
+pub mod moderation;
 pub mod origin;
 pub mod protocol;
 pub mod receive;

@@ -105,7 +105,7 @@ impl<'a> TargetMatcher<'a> {
 }
 
 /// The scheme of `href` (`http` in `http://…`), if it starts with one.
-fn scheme_of(href: &str) -> Option<&str> {
+pub(super) fn scheme_of(href: &str) -> Option<&str> {
     let bytes = href.as_bytes();
     if !bytes.first()?.is_ascii_alphabetic() {
         return None;
