@@ -71,6 +71,9 @@ pub enum Rejection {
     /// The source was fetched but does not link to the target.
     #[error("the source does not link to the target")]
     NoLinkToTarget,
+    /// A block rule of the site (or a global one) refuses this source or sender.
+    #[error("access denied")]
+    Denied,
     /// Our own failure (storage); the sender may retry.
     #[error("internal error")]
     Internal,

@@ -24,6 +24,7 @@ use crate::config::{Config, ModerationMode};
 use crate::extract::{self, Document, Extraction, Found, LinkRule};
 use crate::fetch::{FetchError, Fetcher};
 use crate::model::{Claimed, Mention, MentionId, Protocol, Status, now_ms};
+use crate::moderation::rules::{self, Candidate, Decision};
 use crate::protocol::{Accepted, PingRequest, Rejection};
 use crate::store::{Job, NewMention, Resend, Reservation, ReserveError, Store, StoreError};
 
@@ -161,6 +162,13 @@ impl Receiver {
             .config
             .site_for_target(&target)
             .ok_or(Rejection::TargetUnknown)?;
+        // Block and mute rules on the source and the sender: decided before anything is stored
+        // or fetched, so a flood from a blocked host costs nothing.
+        let pre_rules = self.rule_decision(&site.name, &source, request.sender_ip, None);
+        if let Decision::Block(rule) = pre_rules {
+            info!(rule, "refused by block rule {rule}");
+            return Err(Rejection::Denied);
+        }
         let new = NewMention {
             site: site.name.clone(),
             protocol: request.protocol,
@@ -196,6 +204,16 @@ impl Receiver {
         };
         let id = reservation.id();
 
+        if let Decision::Mute(rule) = pre_rules {
+            // Muted: the sender hears success, nothing is fetched, nobody sees it.
+            let mention = store
+                .finish(id, |m| mute(m, rule, &request.claimed, &source))
+                .map_err(|e| internal(&e))?;
+            store.durable().await.map_err(|e| internal(&e))?;
+            info!(mention.id = id, rule, "mention {id} muted by rule {rule}");
+            return Ok(Accepted::Verified(Box::new(mention)));
+        }
+
         if !handling.verify {
             let found = unverified(&source, &request.claimed);
             let policy = self.policy_status(&new.site, &new.source_key);
@@ -218,6 +236,7 @@ impl Receiver {
             let receiver = self.clone();
             let handoff = Arc::clone(&handoff);
             let job = job.clone();
+            let (source, target) = (source.clone(), target.clone());
             async move {
                 let verdict = receiver.verify(&source, &target, handling.rule).await;
                 if let Some(verdict) = handoff.deliver(verdict) {
@@ -241,7 +260,21 @@ impl Receiver {
         };
         match verdict {
             Some(Ok(found)) => {
-                let policy = self.policy_status(&new.site, &new.source_key);
+                let text = Some((found.title.as_str(), found.excerpt.as_str()));
+                let policy = match self.rule_decision(&new.site, &source, request.sender_ip, text) {
+                    Decision::Block(rule) => {
+                        store
+                            .undo_reservation(&reservation)
+                            .map_err(|e| internal(&e))?;
+                        store.durable().await.map_err(|e| internal(&e))?;
+                        info!(rule, "refused by block rule {rule} after reading the page");
+                        return Err(Rejection::Denied);
+                    }
+                    Decision::Mute(_) => Status::Spam,
+                    Decision::Allow(_) | Decision::None => {
+                        self.policy_status(&new.site, &new.source_key)
+                    }
+                };
                 let mention = store
                     .finish(id, |m| apply_success(m, &found, &job.claimed, policy))
                     .map_err(|e| internal(&e))?;
@@ -317,6 +350,35 @@ impl Receiver {
         }
     }
 
+    /// What the moderation rules (global and the site's) say; word rules once `text` (title,
+    /// excerpt) is known. A store failure counts as no rule: never lose a mention over it.
+    fn rule_decision(
+        &self,
+        site: &str,
+        source: &Url,
+        sender_ip: Option<std::net::IpAddr>,
+        text: Option<(&str, &str)>,
+    ) -> Decision {
+        let rules = match self.inner.store.rules() {
+            Ok(rules) => rules,
+            Err(e) => {
+                error!(error = %e, "cannot read the moderation rules");
+                return Decision::None;
+            }
+        };
+        let host = source.host_str().unwrap_or_default().to_ascii_lowercase();
+        rules::decide(
+            &rules,
+            &Candidate {
+                site,
+                source_url: source.as_str(),
+                source_host: &host,
+                sender_ip,
+                text,
+            },
+        )
+    }
+
     /// The status the site's moderation mode gives a newly verified mention from `source_key`.
     fn policy_status(&self, site: &str, source_key: &str) -> Status {
         let mode = self
@@ -345,8 +407,24 @@ impl Receiver {
         let result = match &verdict {
             Ok(found) => match store.get(id) {
                 Ok(Some(current)) => {
-                    let policy = self.policy_status(&current.site, &current.source_key);
-                    store.finish(id, |m| apply_success(m, found, &job.claimed, policy))
+                    let source = Url::parse(&current.source_key).ok();
+                    let text = Some((found.title.as_str(), found.excerpt.as_str()));
+                    let decision = source.as_ref().map_or(Decision::None, |source| {
+                        self.rule_decision(&current.site, source, current.sender_ip, text)
+                    });
+                    match decision {
+                        Decision::Block(rule) => store.finish(id, |m| {
+                            apply_failure(m, &VerifyFailure::Unreachable);
+                            m.status = Status::Rejected;
+                            m.reason = Some(format!("refused by block rule {rule}"));
+                        }),
+                        Decision::Mute(_) => store
+                            .finish(id, |m| apply_success(m, found, &job.claimed, Status::Spam)),
+                        Decision::Allow(_) | Decision::None => {
+                            let policy = self.policy_status(&current.site, &current.source_key);
+                            store.finish(id, |m| apply_success(m, found, &job.claimed, policy))
+                        }
+                    }
                 }
                 Ok(None) => {
                     warn!(
@@ -451,6 +529,16 @@ fn apply_success(mention: &mut Mention, found: &Found, claimed: &Claimed, policy
     mention.deleted_at_ms = None;
     mention.verified_at_ms = Some(now);
     mention.updated_at_ms = now;
+}
+
+/// Stores a muted announcement: spam, never fetched, with the sender's own fields if any.
+fn mute(mention: &mut Mention, rule: u64, claimed: &Claimed, source: &Url) {
+    let found = unverified(source, claimed);
+    apply_success(mention, &found, claimed, Status::Spam);
+    mention.status = Status::Spam;
+    mention.verified_at_ms = None;
+    mention.reason = Some(format!("muted by rule {rule}"));
+    mention.decided_by = Some(format!("rule:{rule}"));
 }
 
 /// Whether a mention is live: verified and kept (listed or held), as opposed to never verified,

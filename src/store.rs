@@ -26,6 +26,7 @@ use tokio::sync::oneshot;
 use serde::{Deserialize, Serialize};
 
 use crate::model::{Claimed, Mention, MentionId, Protocol, Status, now_ms};
+use crate::moderation::rules::Rule;
 
 /// sled's page cache, in bytes of on-disk data. Its own default (1 GiB) is far more than a
 /// linkback service needs, and real memory use runs above this figure.
@@ -236,6 +237,7 @@ struct Inner {
     changes: sled::Tree,
     audit: sled::Tree,
     approved_hosts: sled::Tree,
+    rules: sled::Tree,
     flush_requests: Option<mpsc::Sender<Waiter>>,
     flusher: Option<JoinHandle<()>>,
 }
@@ -329,6 +331,7 @@ impl Store {
             tree("audit")?,
             tree("approved_hosts")?,
         );
+        let rules = tree("rules")?;
 
         let (flush_requests, requests) = mpsc::channel::<Waiter>();
         let flush_db = db.clone();
@@ -353,6 +356,7 @@ impl Store {
                 changes,
                 audit,
                 approved_hosts,
+                rules,
                 flush_requests: Some(flush_requests),
                 flusher: Some(flusher),
             }),
@@ -761,6 +765,36 @@ impl Store {
         result.map_err(|e| tx_error(e, id))
     }
 
+    /// Stores a new moderation rule; its id is assigned here.
+    pub fn add_rule(&self, mut rule: Rule) -> Result<Rule, StoreError> {
+        rule.id = self.inner.db.generate_id()?;
+        let bytes = serde_json::to_vec(&rule).unwrap_or_default();
+        self.inner.rules.insert(rule.id.to_be_bytes(), bytes)?;
+        Ok(rule)
+    }
+
+    /// Every moderation rule, oldest first. Rules are few (tens to thousands) and read whole.
+    pub fn rules(&self) -> Result<Vec<Rule>, StoreError> {
+        self.inner
+            .rules
+            .iter()
+            .values()
+            .filter_map(|bytes| match bytes {
+                Ok(bytes) => serde_json::from_slice(&bytes).ok().map(Ok),
+                Err(e) => Some(Err(e.into())),
+            })
+            .collect()
+    }
+
+    /// Removes a rule; the removed rule, or `None`.
+    pub fn remove_rule(&self, id: u64) -> Result<Option<Rule>, StoreError> {
+        Ok(self
+            .inner
+            .rules
+            .remove(id.to_be_bytes())?
+            .and_then(|bytes| serde_json::from_slice(&bytes).ok()))
+    }
+
     /// Whether `site` has ever approved a mention from `host` (the `trusted` moderation mode).
     pub fn host_approved(&self, site: &str, host: &str) -> Result<bool, StoreError> {
         Ok(self
@@ -1028,11 +1062,14 @@ pub struct AuditEntry {
     pub at_ms: i64,
     /// Who: `admin` or `site:NAME`.
     pub actor: String,
-    /// What: `set_status` or `delete`.
+    /// What: `set_status`, `delete`, `add_rule` or `remove_rule`.
     pub action: String,
-    /// The mention acted on.
-    pub mention_id: MentionId,
-    /// Its site.
+    /// The mention acted on (`None` for a rule).
+    pub mention_id: Option<MentionId>,
+    /// The rule acted on, for `add_rule` and `remove_rule`.
+    #[serde(default)]
+    pub rule_id: Option<u64>,
+    /// The site concerned (empty for a global rule).
     pub site: String,
     /// Its status before, and after (`None` after a delete).
     pub from: Option<Status>,

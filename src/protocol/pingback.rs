@@ -30,6 +30,8 @@ pub const FAULT_NO_LINK: i32 = 0x11;
 pub const FAULT_TARGET_INVALID: i32 = 0x21;
 /// The pingback has already been registered.
 pub const FAULT_ALREADY_REGISTERED: i32 = 0x30;
+/// Access denied (a block rule).
+pub const FAULT_ACCESS_DENIED: i32 = 0x31;
 /// XML-RPC interop: the request is not a valid XML-RPC call.
 pub const FAULT_INVALID_XMLRPC: i32 = -32600;
 /// XML-RPC interop: requested method not found.
@@ -192,6 +194,7 @@ pub fn fault_for(rejection: &Rejection) -> Fault {
             FAULT_NO_LINK,
             "The source URL does not contain a link to the target URL, and so cannot be used as a source.",
         ),
+        Rejection::Denied => (FAULT_ACCESS_DENIED, "Access denied."),
         Rejection::Internal => (
             FAULT_GENERIC,
             "The pingback could not be stored; try again later.",
@@ -387,6 +390,7 @@ mod tests {
             (Rejection::AlreadyRegistered, 48),
             (Rejection::SourceUnreachable, 16),
             (Rejection::NoLinkToTarget, 17),
+            (Rejection::Denied, 49),
             (Rejection::Internal, 0),
         ];
         for (rejection, code) in table {

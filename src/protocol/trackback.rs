@@ -172,6 +172,7 @@ pub fn message_for(rejection: &Rejection) -> &'static str {
         Rejection::AlreadyRegistered => "There is already a ping from that URL for this article.",
         Rejection::SourceUnreachable => "The url could not be fetched.",
         Rejection::NoLinkToTarget => "The page at url does not link to this article.",
+        Rejection::Denied => "Access denied.",
         Rejection::Internal => "The ping could not be stored; try again later.",
     }
 }
@@ -431,6 +432,7 @@ mod tests {
                 Rejection::NoLinkToTarget,
                 "The page at url does not link to this article.",
             ),
+            (Rejection::Denied, "Access denied."),
             (
                 Rejection::Internal,
                 "The ping could not be stored; try again later.",

@@ -95,6 +95,7 @@ pub fn refusal(rejection: &Rejection) -> (u16, &'static str) {
         Rejection::AlreadyRegistered => (202, "already queued for verification"),
         Rejection::SourceUnreachable => (400, "source could not be fetched"),
         Rejection::NoLinkToTarget => (400, "source does not link to target"),
+        Rejection::Denied => (400, "this source is not accepted here"),
         Rejection::Internal => (500, "the webmention could not be stored; try again later"),
     }
 }
@@ -290,6 +291,7 @@ mod tests {
                 400,
                 "source does not link to target",
             ),
+            (Rejection::Denied, 400, "this source is not accepted here"),
             (
                 Rejection::Internal,
                 500,

@@ -2,6 +2,7 @@
 //! may follow any other, so mistakes are undone the same way), delete, act in bulk, and read
 //! the audit log that every action appends to. The admin token covers every site; a site's
 //! token covers its own site only (403 for another site's mention, 404 for an unknown id).
+//! Block, mute and allow rules are managed here too (`/admin/api/rules`).
 
 use axum::Json;
 use axum::extract::rejection::{JsonRejection, QueryRejection};
@@ -12,6 +13,7 @@ use serde::Deserialize;
 
 use crate::canonical::canonicalize;
 use crate::model::{Mention, MentionId, Status, now_ms, rfc3339};
+use crate::moderation::rules::{self, Rule, RuleAction, RuleKind};
 use crate::routes::listing::{MAX_PAGE_SIZE, decode_cursor, encode_cursor};
 use crate::routes::site::OwnerMention;
 use crate::routes::{ApiError, auth};
@@ -178,7 +180,8 @@ async fn apply(
         at_ms: now_ms(),
         actor: actor.name(),
         action: "set_status".to_owned(),
-        mention_id: id,
+        mention_id: Some(id),
+        rule_id: None,
         site: after.site.clone(),
         from: Some(before.status),
         to: Some(after.status),
@@ -207,7 +210,8 @@ pub(crate) async fn delete_mention(
             at_ms: now_ms(),
             actor: actor.name(),
             action: "delete".to_owned(),
-            mention_id: id,
+            mention_id: Some(id),
+            rule_id: None,
             site: current.site,
             from: Some(current.status),
             to: None,
@@ -283,6 +287,7 @@ pub(crate) async fn audit(
                 "actor": e.actor,
                 "action": e.action,
                 "mention_id": e.mention_id,
+                "rule_id": e.rule_id,
                 "site": e.site,
                 "from": e.from.map(Status::as_str),
                 "to": e.to.map(Status::as_str),
@@ -293,4 +298,114 @@ pub(crate) async fn audit(
         Json(serde_json::json!({ "entries": entries, "next": next.map(encode_cursor) }))
             .into_response(),
     )
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct NewRule {
+    site: Option<String>,
+    kind: RuleKind,
+    value: String,
+    action: RuleAction,
+}
+
+/// `GET /admin/api/rules`: the admin sees every rule, a site's token its site's.
+pub(crate) async fn list_rules(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let actor = auth::actor(state.receiver.config(), &headers)?;
+    let rules: Vec<Rule> = state
+        .receiver
+        .store()
+        .rules()?
+        .into_iter()
+        .filter(|r| match (actor, &r.site) {
+            (auth::Actor::Admin, _) => true,
+            (auth::Actor::Site(own), Some(site)) => &own.name == site,
+            (auth::Actor::Site(_), None) => false,
+        })
+        .collect();
+    Ok(Json(serde_json::json!({ "rules": rules })).into_response())
+}
+
+/// `POST /admin/api/rules` with `{"site"?, "kind", "value", "action"}`: 201 with the rule. A
+/// site's token makes rules for its own site only; global rules (no `site`) are the admin's.
+pub(crate) async fn add_rule(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Json<NewRule>, JsonRejection>,
+) -> Result<Response, ApiError> {
+    let config = state.receiver.config();
+    let actor = auth::actor(config, &headers)?;
+    let Json(new) = body.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    let site = match (actor, new.site) {
+        (auth::Actor::Site(own), None) => Some(own.name.clone()),
+        (actor, Some(site)) if !actor.covers(&site) => return Err(ApiError::Forbidden),
+        (_, Some(site)) if !config.sites.iter().any(|s| s.name == site) => {
+            return Err(ApiError::BadRequest("no site of that name".to_owned()));
+        }
+        (_, site) => site,
+    };
+    let value = rules::normalize(new.kind, &new.value)
+        .map_err(|e| ApiError::BadRequest(format!("value: {e}")))?;
+    let store = state.receiver.store();
+    let rule = store.add_rule(Rule {
+        id: 0,
+        site: site.clone(),
+        kind: new.kind,
+        value,
+        action: new.action,
+        created_by: actor.name(),
+        created_at_ms: now_ms(),
+    })?;
+    store.append_audit(&AuditEntry {
+        at_ms: now_ms(),
+        actor: actor.name(),
+        action: "add_rule".to_owned(),
+        mention_id: None,
+        rule_id: Some(rule.id),
+        site: site.unwrap_or_default(),
+        from: None,
+        to: None,
+    })?;
+    store.durable().await?;
+    Ok((StatusCode::CREATED, Json(rule)).into_response())
+}
+
+/// `DELETE /admin/api/rules/{id}`: 204.
+pub(crate) async fn remove_rule(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let actor = auth::actor(state.receiver.config(), &headers)?;
+    let not_found = || ApiError::NotFound("no such rule".to_owned());
+    let id: u64 = id.parse().map_err(|_| not_found())?;
+    let store = state.receiver.store();
+    let rule = store
+        .rules()?
+        .into_iter()
+        .find(|r| r.id == id)
+        .ok_or_else(not_found)?;
+    let allowed = match (&actor, &rule.site) {
+        (auth::Actor::Admin, _) => true,
+        (auth::Actor::Site(own), Some(site)) => &own.name == site,
+        (auth::Actor::Site(_), None) => false,
+    };
+    if !allowed {
+        return Err(ApiError::Forbidden);
+    }
+    store.remove_rule(id)?;
+    store.append_audit(&AuditEntry {
+        at_ms: now_ms(),
+        actor: actor.name(),
+        action: "remove_rule".to_owned(),
+        mention_id: None,
+        rule_id: Some(id),
+        site: rule.site.unwrap_or_default(),
+        from: None,
+        to: None,
+    })?;
+    store.durable().await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
 }

@@ -378,3 +378,268 @@ async fn trusted_sites_hold_only_first_mentions_from_a_new_host() {
     );
     server.stop().await;
 }
+
+#[tokio::test]
+async fn block_mute_and_allow_rules_of_every_kind() {
+    let server = start().await;
+    let target = "https://checkpointasia.net/ruled/";
+    let page = |title: &str| {
+        OriginPage::html(&format!(
+            "<title>{title}</title><p>Read <a href=\"{target}\">this</a>.</p>"
+        ))
+    };
+    let server_ref = &server;
+    let rule = |body: serde_json::Value| async move {
+        call(
+            server_ref,
+            "POST",
+            "/admin/api/rules",
+            Some(ADMIN),
+            Some(body),
+        )
+        .await
+    };
+    let (status, blocked) =
+        rule(serde_json::json!({"kind": "domain", "value": "slow.example.org", "action": "block"}))
+            .await;
+    assert_eq!(status, 201, "{blocked}");
+    rule(serde_json::json!({"site": "checkpointasia", "kind": "url_prefix", "value": "http://it.example.org/farm/", "action": "mute"})).await;
+    rule(serde_json::json!({"kind": "word", "value": "casino", "action": "mute"})).await;
+    rule(serde_json::json!({"kind": "word", "value": "viagra", "action": "block"})).await;
+    let (_, allow) = rule(serde_json::json!({"kind": "url_prefix", "value": "http://slow.example.org/reformed/", "action": "allow"})).await;
+    assert_eq!(allow["action"], "allow");
+
+    // Block before any fetch, in each protocol's words. (Only hosts the test origin serves are
+    // used, so a broken rule could never send a request off this machine.)
+    for host in ["slow.example.org"] {
+        let fault = server
+            .ping(&format!("http://{host}/p/"), target)
+            .await
+            .expect_err("blocked");
+        assert_eq!(fault.code, 49, "{host}");
+    }
+    let (status, _, body) = server
+        .post(
+            &format!("/trackback?target={target}"),
+            "application/x-www-form-urlencoded",
+            "url=http://slow.example.org/t/",
+        )
+        .await;
+    assert!(
+        status == 200 && body.contains("<error>1</error>") && body.contains("Access denied."),
+        "{body}"
+    );
+    assert_eq!(
+        server
+            .webmention("http://slow.example.org/w/", target)
+            .await
+            .0,
+        400
+    );
+    assert_eq!(server.origin.hits(), 0, "nothing blocked was fetched");
+
+    // Allow wins over block.
+    server
+        .origin
+        .put("http://slow.example.org/reformed/1/", page("Reformed"));
+    server
+        .ping("http://slow.example.org/reformed/1/", target)
+        .await
+        .expect("allowed");
+
+    // Mute: the sender hears success, nothing is fetched, it is kept as spam.
+    let hits = server.origin.hits();
+    server
+        .ping("http://it.example.org/farm/1/", target)
+        .await
+        .expect("muted looks accepted");
+    assert_eq!(server.origin.hits(), hits, "a muted source is not fetched");
+    let (_, spam) = call(
+        &server,
+        "GET",
+        "/admin/api/mentions?status=spam",
+        Some(ADMIN),
+        None,
+    )
+    .await;
+    let muted = &spam["mentions"][0];
+    assert!(
+        muted["reason"]
+            .as_str()
+            .is_some_and(|r| r.starts_with("muted by rule")),
+        "{muted}"
+    );
+
+    // Word rules after the fetch.
+    server
+        .origin
+        .put("http://blog.example.net/casino/", page("Best casino bonus"));
+    server
+        .ping("http://blog.example.net/casino/", target)
+        .await
+        .expect("muted by a word");
+    server
+        .origin
+        .put("http://blog.example.net/pills/", page("Cheap viagra"));
+    assert_eq!(
+        server
+            .ping("http://blog.example.net/pills/", target)
+            .await
+            .expect_err("blocked by a word")
+            .code,
+        49
+    );
+    let listed: Vec<_> = server
+        .listing(target)
+        .await
+        .iter()
+        .map(|m| m["source"].as_str().expect("s").to_owned())
+        .collect();
+    assert_eq!(
+        listed,
+        Vec::<String>::new(),
+        "manual site: nothing public; and nothing muted or blocked is pending either"
+    );
+    let (_, pending) = call(
+        &server,
+        "GET",
+        "/admin/api/mentions?status=pending",
+        Some(ADMIN),
+        None,
+    )
+    .await;
+    let pending: Vec<_> = pending["mentions"]
+        .as_array()
+        .expect("m")
+        .iter()
+        .map(|m| m["source"].as_str().expect("s").to_owned())
+        .collect();
+    assert_eq!(
+        pending,
+        vec!["http://slow.example.org/reformed/1/".to_owned()]
+    );
+
+    // Sender IP rules (the test client is 127.0.0.1), per site.
+    let (status, ip_rule) = call(
+        &server,
+        "POST",
+        "/admin/api/rules",
+        Some(OWNER),
+        Some(serde_json::json!({"kind": "ip", "value": "127.0.0.0/8", "action": "block"})),
+    )
+    .await;
+    assert_eq!(status, 201);
+    assert_eq!(
+        ip_rule["site"], "checkpointasia",
+        "a site token's rule is its site's"
+    );
+    server
+        .origin
+        .put("http://blog.example.net/any/", page("Any"));
+    assert_eq!(
+        server
+            .ping("http://blog.example.net/any/", target)
+            .await
+            .expect_err("ip")
+            .code,
+        49
+    );
+    let other_target = "https://other.example/post/";
+    server.origin.put(
+        "http://blog.example.net/to-other-2/",
+        OriginPage::html(&format!("<p><a href=\"{other_target}\">x</a></p>")),
+    );
+    server
+        .ping("http://blog.example.net/to-other-2/", other_target)
+        .await
+        .expect("another site's rules do not apply");
+
+    // Who may manage rules.
+    assert_eq!(
+        call(
+            &server,
+            "POST",
+            "/admin/api/rules",
+            Some(OWNER),
+            Some(
+                serde_json::json!({"site": "other", "kind": "word", "value": "x", "action": "mute"})
+            )
+        )
+        .await
+        .0,
+        403
+    );
+    assert_eq!(
+        call(
+            &server,
+            "POST",
+            "/admin/api/rules",
+            Some(OWNER),
+            Some(serde_json::json!({"kind": "ip", "value": "nope", "action": "block"}))
+        )
+        .await
+        .0,
+        400
+    );
+    assert_eq!(
+        call(
+            &server,
+            "POST",
+            "/admin/api/rules",
+            None,
+            Some(serde_json::json!({"kind": "word", "value": "x", "action": "mute"}))
+        )
+        .await
+        .0,
+        401
+    );
+    let (_, own_rules) = call(&server, "GET", "/admin/api/rules", Some(OWNER), None).await;
+    assert_eq!(
+        own_rules["rules"].as_array().expect("rules").len(),
+        2,
+        "its site's rules only"
+    );
+    let (_, all_rules) = call(&server, "GET", "/admin/api/rules", Some(ADMIN), None).await;
+    assert_eq!(all_rules["rules"].as_array().expect("rules").len(), 6);
+    let global_id = blocked["id"].as_u64().expect("id");
+    assert_eq!(
+        call(
+            &server,
+            "DELETE",
+            &format!("/admin/api/rules/{global_id}"),
+            Some(OWNER),
+            None
+        )
+        .await
+        .0,
+        403
+    );
+    assert_eq!(
+        call(
+            &server,
+            "DELETE",
+            &format!("/admin/api/rules/{global_id}"),
+            Some(ADMIN),
+            None
+        )
+        .await
+        .0,
+        204
+    );
+    assert_eq!(
+        call(
+            &server,
+            "DELETE",
+            &format!("/admin/api/rules/{global_id}"),
+            Some(ADMIN),
+            None
+        )
+        .await
+        .0,
+        404
+    );
+    let (_, audit) = call(&server, "GET", "/admin/api/audit", Some(ADMIN), None).await;
+    assert_eq!(audit["entries"][0]["action"], "remove_rule");
+    assert_eq!(audit["entries"][0]["rule_id"], global_id);
+    server.stop().await;
+}
