@@ -100,6 +100,20 @@ fn normalize_percent_encoding(path: &str) -> String {
     out
 }
 
+/// Whether the canonical URL `url`'s host is `domain` or one of its subdomains (`domain` in
+/// lower case): how "a domain covers its subdomains" is decided everywhere.
+pub fn host_within(url: &str, domain: &str) -> bool {
+    Url::parse(url)
+        .ok()
+        .and_then(|u| u.host_str().map(str::to_owned))
+        .is_some_and(|host| {
+            host == domain
+                || host
+                    .strip_suffix(domain)
+                    .is_some_and(|head| head.ends_with('.'))
+        })
+}
+
 fn hex_value(byte: u8) -> Option<u8> {
     char::from(byte)
         .to_digit(16)
@@ -176,6 +190,15 @@ mod tests {
             canonicalize(&long),
             Err(CanonError::TooLong { .. })
         ));
+    }
+
+    #[test]
+    fn domains_cover_their_subdomains_only() {
+        assert!(host_within("http://example.com/a", "example.com"));
+        assert!(host_within("http://blog.example.com/a", "example.com"));
+        assert!(!host_within("http://notexample.com/a", "example.com"));
+        assert!(!host_within("http://example.com.evil.net/a", "example.com"));
+        assert!(!host_within("not a url", "example.com"));
     }
 
     #[test]

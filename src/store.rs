@@ -284,33 +284,43 @@ impl Store {
         let config = sled::Config::new().path(dir).cache_capacity(cache_bytes);
         // sled 0.34 can panic on some damaged files instead of returning an error; a damaged
         // database must produce a message, never take the process down with a backtrace.
-        let opened = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || config.open()))
-            .map_err(|panic| {
-                let message = panic
-                    .downcast_ref::<String>()
-                    .cloned()
-                    .or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_owned()))
-                    .unwrap_or_else(|| "sled panicked while opening".to_owned());
-                StoreError::Damaged {
-                    path: dir.to_owned(),
-                    message,
+        let open_once = || {
+            let config = config.clone();
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || config.open())).map_err(
+                |panic| {
+                    let message = panic
+                        .downcast_ref::<String>()
+                        .cloned()
+                        .or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_owned()))
+                        .unwrap_or_else(|| "sled panicked while opening".to_owned());
+                    StoreError::Damaged {
+                        path: dir.to_owned(),
+                        message,
+                    }
+                },
+            )
+        };
+        // sled releases its file lock a moment after the last handle is dropped, so a quick
+        // restart (a supervisor, a test) waits for it briefly before calling it locked.
+        let mut opened = open_once()?;
+        for _ in 0..LOCK_RETRIES {
+            match &opened {
+                Err(sled::Error::Io(io)) if is_lock_error(io) => {
+                    std::thread::sleep(LOCK_RETRY_PAUSE);
+                    opened = open_once()?;
                 }
-            })?;
+                _ => break,
+            }
+        }
         let db = opened.map_err(|e| match e {
             sled::Error::Corruption { .. } | sled::Error::Unsupported(_) => StoreError::Damaged {
                 path: dir.to_owned(),
                 message: e.to_string(),
             },
-            // sled wraps the failed flock in an error of its own kind; its text is stable.
-            sled::Error::Io(io)
-                if io.kind() == std::io::ErrorKind::WouldBlock
-                    || io.to_string().contains("could not acquire lock") =>
-            {
-                StoreError::Open {
-                    path: dir.to_owned(),
-                    message: "it is locked by another running process".to_owned(),
-                }
-            }
+            sled::Error::Io(io) if is_lock_error(&io) => StoreError::Open {
+                path: dir.to_owned(),
+                message: "it is locked by another running process".to_owned(),
+            },
             other => StoreError::Open {
                 path: dir.to_owned(),
                 message: other.to_string(),
@@ -1157,6 +1167,17 @@ fn sync_listing(
         (None, false) => {}
     }
     Ok(())
+}
+
+/// How often, and how far apart, opening retries a database whose lock is still held.
+const LOCK_RETRIES: u32 = 40;
+const LOCK_RETRY_PAUSE: std::time::Duration = std::time::Duration::from_millis(50);
+
+/// Whether sled failed to take the database's file lock (another process, or a handle of this
+/// one still closing). sled wraps the failed flock in an error of its own kind; its text is
+/// stable.
+fn is_lock_error(io: &std::io::Error) -> bool {
+    io.kind() == std::io::ErrorKind::WouldBlock || io.to_string().contains("could not acquire lock")
 }
 
 /// Serves flush requests: each fsync answers every request that was waiting when it started.

@@ -160,13 +160,7 @@ pub fn decide(rules: &[Rule], candidate: &Candidate<'_>) -> Decision {
 
 fn matches(rule: &Rule, candidate: &Candidate<'_>) -> bool {
     match rule.kind {
-        RuleKind::Domain => {
-            candidate.source_host == rule.value
-                || candidate
-                    .source_host
-                    .strip_suffix(&rule.value)
-                    .is_some_and(|head| head.ends_with('.'))
-        }
+        RuleKind::Domain => crate::canonical::host_within(candidate.source_url, &rule.value),
         RuleKind::UrlPrefix => candidate.source_url.starts_with(&rule.value),
         RuleKind::Ip => match (candidate.sender_ip, rule.value.parse::<IpNet>()) {
             (Some(ip), Ok(net)) => net.contains(&ip),

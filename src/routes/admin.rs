@@ -55,13 +55,6 @@ fn cursor(text: Option<&str>) -> Result<Option<u64>, ApiError> {
     .transpose()
 }
 
-fn host_in(source_key: &str, domain: &str) -> bool {
-    url::Url::parse(source_key)
-        .ok()
-        .and_then(|u| u.host_str().map(str::to_owned))
-        .is_some_and(|host| host == domain || host.ends_with(&format!(".{domain}")))
-}
-
 /// `GET /admin/api/mentions?status=&site=&target=&source_domain=&cursor=&limit=`, newest first.
 pub(crate) async fn list_mentions(
     State(state): State<AppState>,
@@ -105,7 +98,9 @@ pub(crate) async fn list_mentions(
             site.as_ref().is_none_or(|s| &m.site == s)
                 && status.is_none_or(|s| m.status == s)
                 && target_key.as_ref().is_none_or(|t| &m.target_key == t)
-                && domain.as_ref().is_none_or(|d| host_in(&m.source_key, d))
+                && domain
+                    .as_ref()
+                    .is_none_or(|d| crate::canonical::host_within(&m.source_key, d))
         };
         store.list_all(before, limit, keep)
     })

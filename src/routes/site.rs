@@ -85,12 +85,10 @@ impl OwnerFilter {
                 };
                 self.since_ms.is_none_or(|t| at >= t) && self.until_ms.is_none_or(|t| at < t)
             }
-            && self.source_domain.as_ref().is_none_or(|domain| {
-                url::Url::parse(&m.source_key)
-                    .ok()
-                    .and_then(|u| u.host_str().map(str::to_owned))
-                    .is_some_and(|host| host == *domain || host.ends_with(&format!(".{domain}")))
-            })
+            && self
+                .source_domain
+                .as_ref()
+                .is_none_or(|domain| crate::canonical::host_within(&m.source_key, domain))
     }
 }
 
