@@ -14,7 +14,7 @@ use serde::Deserialize;
 use crate::canonical::canonicalize;
 use crate::model::{Mention, MentionId, Status, now_ms, rfc3339};
 use crate::moderation::rules::{self, Rule, RuleAction, RuleKind};
-use crate::routes::listing::{MAX_PAGE_SIZE, decode_cursor, encode_cursor};
+use crate::routes::listing::{encode_cursor, parse_cursor, parse_limit};
 use crate::routes::site::OwnerMention;
 use crate::routes::{ApiError, auth};
 use crate::state::AppState;
@@ -35,24 +35,26 @@ pub(crate) struct AdminQuery {
     limit: Option<String>,
 }
 
-fn limit(text: Option<&str>) -> Result<usize, ApiError> {
-    match text {
-        None => Ok(DEFAULT_ADMIN_PAGE),
-        Some(text) => match text.parse::<usize>() {
-            Ok(0) | Err(_) => Err(ApiError::BadRequest(
-                "limit must be a whole number from 1".to_owned(),
-            )),
-            Ok(n) => Ok(n.min(MAX_PAGE_SIZE)),
-        },
+/// An audit entry of `actor` doing `action` on `site`; callers fill in what it was done to.
+fn audit_entry(actor: auth::Actor<'_>, action: &str, site: &str) -> AuditEntry {
+    AuditEntry {
+        at_ms: now_ms(),
+        actor: actor.name(),
+        action: action.to_owned(),
+        mention_id: None,
+        rule_id: None,
+        site: site.to_owned(),
+        from: None,
+        to: None,
     }
 }
 
-fn cursor(text: Option<&str>) -> Result<Option<u64>, ApiError> {
-    text.map(|c| {
-        decode_cursor(c)
-            .ok_or_else(|| ApiError::BadRequest("cursor is not one this service issued".to_owned()))
-    })
-    .transpose()
+/// Appends `entry` to the audit log and waits until it (and the action) is on disk.
+async fn record(state: &AppState, entry: &AuditEntry) -> Result<(), ApiError> {
+    let store = state.receiver.store();
+    store.append_audit(entry)?;
+    store.durable().await?;
+    Ok(())
 }
 
 /// `GET /admin/api/mentions?status=&site=&target=&source_domain=&cursor=&limit=`, newest first.
@@ -89,8 +91,8 @@ pub(crate) async fn list_mentions(
         .as_deref()
         .map(|d| d.trim().trim_end_matches('.').to_ascii_lowercase());
     let (before, limit) = (
-        cursor(query.cursor.as_deref())?,
-        limit(query.limit.as_deref())?,
+        parse_cursor(query.cursor.as_deref())?,
+        parse_limit(query.limit.as_deref(), DEFAULT_ADMIN_PAGE)?,
     );
     let store = state.receiver.store().clone();
     let page = tokio::task::spawn_blocking(move || {
@@ -171,17 +173,13 @@ async fn apply(
         return Err(ApiError::Forbidden);
     }
     let (before, after) = store.set_status(id, status, &actor.name())?;
-    store.append_audit(&AuditEntry {
-        at_ms: now_ms(),
-        actor: actor.name(),
-        action: "set_status".to_owned(),
+    let entry = AuditEntry {
         mention_id: Some(id),
-        rule_id: None,
-        site: after.site.clone(),
         from: Some(before.status),
         to: Some(after.status),
-    })?;
-    store.durable().await?;
+        ..audit_entry(actor, "set_status", &after.site)
+    };
+    record(state, &entry).await?;
     Ok(after)
 }
 
@@ -201,17 +199,12 @@ pub(crate) async fn delete_mention(
         return Err(ApiError::Forbidden);
     }
     if store.delete(id)?.is_some() {
-        store.append_audit(&AuditEntry {
-            at_ms: now_ms(),
-            actor: actor.name(),
-            action: "delete".to_owned(),
+        let entry = AuditEntry {
             mention_id: Some(id),
-            rule_id: None,
-            site: current.site,
             from: Some(current.status),
-            to: None,
-        })?;
-        store.durable().await?;
+            ..audit_entry(actor, "delete", &current.site)
+        };
+        record(&state, &entry).await?;
     }
     Ok(StatusCode::NO_CONTENT.into_response())
 }
@@ -263,8 +256,8 @@ pub(crate) async fn audit(
         auth::Actor::Site(own) => Some(own.name.clone()),
     };
     let (before, limit) = (
-        cursor(query.cursor.as_deref())?,
-        limit(query.limit.as_deref())?,
+        parse_cursor(query.cursor.as_deref())?,
+        parse_limit(query.limit.as_deref(), DEFAULT_ADMIN_PAGE)?,
     );
     let store = state.receiver.store().clone();
     let (entries, next) = tokio::task::spawn_blocking(move || {
@@ -314,11 +307,7 @@ pub(crate) async fn list_rules(
         .store()
         .rules()?
         .into_iter()
-        .filter(|r| match (actor, &r.site) {
-            (auth::Actor::Admin, _) => true,
-            (auth::Actor::Site(own), Some(site)) => &own.name == site,
-            (auth::Actor::Site(_), None) => false,
-        })
+        .filter(|r| actor.owns_rule_of(r.site.as_deref()))
         .collect();
     Ok(Json(serde_json::json!({ "rules": rules })).into_response())
 }
@@ -353,17 +342,11 @@ pub(crate) async fn add_rule(
         created_by: actor.name(),
         created_at_ms: now_ms(),
     })?;
-    store.append_audit(&AuditEntry {
-        at_ms: now_ms(),
-        actor: actor.name(),
-        action: "add_rule".to_owned(),
-        mention_id: None,
+    let entry = AuditEntry {
         rule_id: Some(rule.id),
-        site: site.unwrap_or_default(),
-        from: None,
-        to: None,
-    })?;
-    store.durable().await?;
+        ..audit_entry(actor, "add_rule", site.as_deref().unwrap_or_default())
+    };
+    record(&state, &entry).await?;
     Ok((StatusCode::CREATED, Json(rule)).into_response())
 }
 
@@ -382,25 +365,18 @@ pub(crate) async fn remove_rule(
         .into_iter()
         .find(|r| r.id == id)
         .ok_or_else(not_found)?;
-    let allowed = match (&actor, &rule.site) {
-        (auth::Actor::Admin, _) => true,
-        (auth::Actor::Site(own), Some(site)) => &own.name == site,
-        (auth::Actor::Site(_), None) => false,
-    };
-    if !allowed {
+    if !actor.owns_rule_of(rule.site.as_deref()) {
         return Err(ApiError::Forbidden);
     }
     store.remove_rule(id)?;
-    store.append_audit(&AuditEntry {
-        at_ms: now_ms(),
-        actor: actor.name(),
-        action: "remove_rule".to_owned(),
-        mention_id: None,
+    let entry = AuditEntry {
         rule_id: Some(id),
-        site: rule.site.unwrap_or_default(),
-        from: None,
-        to: None,
-    })?;
-    store.durable().await?;
+        ..audit_entry(
+            actor,
+            "remove_rule",
+            rule.site.as_deref().unwrap_or_default(),
+        )
+    };
+    record(&state, &entry).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }

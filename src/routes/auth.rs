@@ -26,6 +26,16 @@ impl Actor<'_> {
         }
     }
 
+    /// Whether the actor may see and change a rule of `site` (`None`: a global rule, the
+    /// admin's alone).
+    pub(crate) fn owns_rule_of(&self, site: Option<&str>) -> bool {
+        match (self, site) {
+            (Self::Admin, _) => true,
+            (Self::Site(own), Some(site)) => own.name == site,
+            (Self::Site(_), None) => false,
+        }
+    }
+
     /// Whether the actor may see and act on `site`'s mentions.
     pub(crate) fn covers(&self, site: &str) -> bool {
         match self {

@@ -114,24 +114,9 @@ fn select(
         }
         _ => return Err(bad("the target parameter (an article URL) is required")),
     };
-    let limit = match query.limit.as_deref() {
-        None => default_limit,
-        Some(text) => match text.parse::<usize>() {
-            Ok(0) | Err(_) => return Err(bad("limit must be a whole number from 1")),
-            Ok(n) => n.min(MAX_PAGE_SIZE),
-        },
-    };
-    let order = match query.order.as_deref() {
-        None => default_order,
-        Some("asc") => Order::Oldest,
-        Some("desc") => Order::Newest,
-        Some(_) => return Err(bad("order must be asc or desc")),
-    };
-    let after = query
-        .cursor
-        .as_deref()
-        .map(|c| decode_cursor(c).ok_or_else(|| bad("cursor is not one this service issued")))
-        .transpose()?;
+    let limit = parse_limit(query.limit.as_deref(), default_limit)?;
+    let order = parse_order(query.order.as_deref(), default_order)?;
+    let after = parse_cursor(query.cursor.as_deref())?;
     let since_ms = query
         .since
         .as_deref()
@@ -449,6 +434,37 @@ pub(crate) fn conditional(
         HeaderValue::from_static("public, max-age=60"),
     );
     response
+}
+
+/// `limit=`: a page size from 1, capped at [`MAX_PAGE_SIZE`]; `default` when absent. Every
+/// paged endpoint reads it here.
+pub(crate) fn parse_limit(text: Option<&str>, default: usize) -> Result<usize, ApiError> {
+    match text.map(str::parse::<usize>) {
+        None => Ok(default),
+        Some(Ok(n)) if n > 0 => Ok(n.min(MAX_PAGE_SIZE)),
+        Some(_) => Err(ApiError::BadRequest(
+            "limit must be a whole number from 1".to_owned(),
+        )),
+    }
+}
+
+/// `order=asc|desc`; `default` when absent.
+pub(crate) fn parse_order(text: Option<&str>, default: Order) -> Result<Order, ApiError> {
+    match text {
+        None => Ok(default),
+        Some("asc") => Ok(Order::Oldest),
+        Some("desc") => Ok(Order::Newest),
+        Some(_) => Err(ApiError::BadRequest("order must be asc or desc".to_owned())),
+    }
+}
+
+/// `cursor=`: a position this service issued.
+pub(crate) fn parse_cursor(text: Option<&str>) -> Result<Option<u64>, ApiError> {
+    text.map(|c| {
+        decode_cursor(c)
+            .ok_or_else(|| ApiError::BadRequest("cursor is not one this service issued".to_owned()))
+    })
+    .transpose()
 }
 
 /// Cursors are opaque to clients: the last id seen, in hex, behind a version letter.

@@ -17,7 +17,9 @@ use serde::{Deserialize, Serialize};
 use crate::config::SiteConfig;
 use crate::model::{Mention, Protocol, Status, now_ms, parse_rfc3339, rfc3339};
 use crate::routes::listing::PublicMention;
-use crate::routes::listing::{MAX_PAGE_SIZE, decode_cursor, encode_cursor};
+use crate::routes::listing::{
+    MAX_PAGE_SIZE, encode_cursor, parse_cursor, parse_limit, parse_order,
+};
 use crate::routes::{ApiError, auth, render};
 use crate::state::AppState;
 use crate::store::{Order, PageRequest};
@@ -146,25 +148,10 @@ fn owner_filter(site: &SiteConfig, query: &OwnerQuery) -> Result<OwnerFilter, Ap
 }
 
 fn page_request(query: &OwnerQuery) -> Result<PageRequest, ApiError> {
-    let bad = |m: &str| ApiError::BadRequest(m.to_owned());
     Ok(PageRequest {
-        after: query
-            .cursor
-            .as_deref()
-            .map(|c| decode_cursor(c).ok_or_else(|| bad("cursor is not one this service issued")))
-            .transpose()?,
-        limit: match query.limit.as_deref() {
-            None => DEFAULT_OWNER_PAGE,
-            Some(text) => match text.parse::<usize>() {
-                Ok(0) | Err(_) => return Err(bad("limit must be a whole number from 1")),
-                Ok(n) => n.min(MAX_PAGE_SIZE),
-            },
-        },
-        order: match query.order.as_deref() {
-            None | Some("desc") => Order::Newest,
-            Some("asc") => Order::Oldest,
-            Some(_) => return Err(bad("order must be asc or desc")),
-        },
+        after: parse_cursor(query.cursor.as_deref())?,
+        limit: parse_limit(query.limit.as_deref(), DEFAULT_OWNER_PAGE)?,
+        order: parse_order(query.order.as_deref(), Order::Newest)?,
     })
 }
 

@@ -317,16 +317,8 @@ async fn trusted_sites_hold_only_first_mentions_from_a_new_host() {
     })
     .await;
     let article = |n: u32| format!("https://checkpointasia.net/trusted-{n}/");
-    let page = |target: &str| {
-        OriginPage::html(&format!(
-            "<title>T</title><p><a href=\"{target}\">x</a></p>"
-        ))
-    };
     server
-        .origin
-        .put("http://blog.example.net/first/", page(&article(1)));
-    server
-        .ping("http://blog.example.net/first/", &article(1))
+        .serve_and_ping("http://blog.example.net/first/", &article(1), "T")
         .await
         .expect("accepted");
     assert!(
@@ -353,10 +345,7 @@ async fn trusted_sites_hold_only_first_mentions_from_a_new_host() {
     assert_eq!(status, 200);
 
     server
-        .origin
-        .put("http://blog.example.net/second/", page(&article(2)));
-    server
-        .ping("http://blog.example.net/second/", &article(2))
+        .serve_and_ping("http://blog.example.net/second/", &article(2), "T")
         .await
         .expect("accepted");
     assert_eq!(
@@ -365,10 +354,7 @@ async fn trusted_sites_hold_only_first_mentions_from_a_new_host() {
         "a host approved before is trusted"
     );
     server
-        .origin
-        .put("http://fr.example.org/new-host/", page(&article(2)));
-    server
-        .ping("http://fr.example.org/new-host/", &article(2))
+        .serve_and_ping("http://fr.example.org/new-host/", &article(2), "T")
         .await
         .expect("accepted");
     assert_eq!(
@@ -440,10 +426,7 @@ async fn block_mute_and_allow_rules_of_every_kind() {
 
     // Allow wins over block.
     server
-        .origin
-        .put("http://slow.example.org/reformed/1/", page("Reformed"));
-    server
-        .ping("http://slow.example.org/reformed/1/", target)
+        .serve_and_ping("http://slow.example.org/reformed/1/", target, "Reformed")
         .await
         .expect("allowed");
 
@@ -472,10 +455,11 @@ async fn block_mute_and_allow_rules_of_every_kind() {
 
     // Word rules after the fetch.
     server
-        .origin
-        .put("http://blog.example.net/casino/", page("Best casino bonus"));
-    server
-        .ping("http://blog.example.net/casino/", target)
+        .serve_and_ping(
+            "http://blog.example.net/casino/",
+            target,
+            "Best casino bonus",
+        )
         .await
         .expect("muted by a word");
     server

@@ -288,12 +288,7 @@ async fn embed_escapes_what_strangers_wrote_and_the_script_includes_it() {
         &[],
     )
     .await;
-    assert!(
-        script.headers()["content-type"]
-            .to_str()
-            .expect("type")
-            .contains("javascript")
-    );
+    assert!(content_type(&script).contains("javascript"));
     let script = script.text().await.expect("js");
     assert!(script.contains("/embed?target="), "{script}");
     assert!(!script.contains("</script"), "{script}");
@@ -312,12 +307,7 @@ async fn atom_feeds_per_article_and_per_site() {
         &[],
     )
     .await;
-    assert!(
-        response.headers()["content-type"]
-            .to_str()
-            .expect("type")
-            .starts_with("application/atom+xml")
-    );
+    assert!(content_type(&response).starts_with("application/atom+xml"));
     let xml = response.text().await.expect("xml");
     assert!(xml.starts_with("<?xml"), "{xml}");
     assert_eq!(xml.matches("<entry>").count(), 3, "{xml}");
@@ -591,4 +581,10 @@ async fn jf2_pages_and_the_delete_feed_polls_by_deletion_time() {
     assert_eq!(json["mentions"].as_array().expect("m").len(), 1, "{json}");
     assert_eq!(json["mentions"][0]["source"], gone);
     server.stop().await;
+}
+
+fn content_type(response: &reqwest::Response) -> &str {
+    response.headers()["content-type"]
+        .to_str()
+        .expect("a text content type")
 }

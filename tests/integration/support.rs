@@ -167,6 +167,22 @@ impl TestServer {
         xmlrpc::decode_response(&body).expect("a well-formed methodResponse")
     }
 
+    /// Serves a page titled `title` that links to `target` at `source`, then pings it.
+    pub(crate) async fn serve_and_ping(
+        &self,
+        source: &str,
+        target: &str,
+        title: &str,
+    ) -> Result<String, Fault> {
+        self.origin.put(
+            source,
+            OriginPage::html(&format!(
+                "<title>{title}</title><p>Read <a href=\"{target}\">this</a>.</p>"
+            )),
+        );
+        self.ping(source, target).await
+    }
+
     /// `pingback.ping(source, target)`: the success string, or the fault.
     pub(crate) async fn ping(&self, source: &str, target: &str) -> Result<String, Fault> {
         match self
