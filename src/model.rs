@@ -6,6 +6,8 @@
 use std::net::IpAddr;
 
 use serde::{Deserialize, Serialize};
+
+use crate::moderation::Signal;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
@@ -100,7 +102,7 @@ impl Status {
 }
 
 /// One inbound link: a source page that links to one of our articles.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Mention {
     /// Arrival-ordered identifier.
     pub id: MentionId,
@@ -150,6 +152,17 @@ pub struct Mention {
     pub decided_by: Option<String>,
     /// The address the announcement came from.
     pub sender_ip: Option<IpAddr>,
+    /// The sum of the spam signals' weights at the last automatic judgement; `None` until one
+    /// ran (queued, unverified, muted by a rule).
+    #[serde(default)]
+    pub score: Option<f64>,
+    /// The spam signals behind `score`, strongest first, each with what it saw.
+    #[serde(default)]
+    pub signals: Vec<Signal>,
+    /// The verdict the learned filter was trained with for this mention (`Some(true)`: spam,
+    /// `Some(false)`: not spam), so that a moderator's change of mind untrains exactly it.
+    #[serde(default)]
+    pub trained_as: Option<bool>,
 }
 
 /// What a sender says about its own page (TrackBack's `title`, `excerpt`, `blog_name`), already

@@ -519,6 +519,9 @@ impl Store {
                         listed_at_ms: None,
                         decided_by: None,
                         sender_ip: new.sender_ip,
+                        score: None,
+                        signals: Vec::new(),
+                        trained_as: None,
                     };
                     let key = keys::mention_key(id);
                     mentions.insert(&key, record::encode(&mention))?;

@@ -115,11 +115,12 @@ pub(crate) async fn list_mentions(
     )
 }
 
-/// A mention as a moderator sees it. `score` and `signals` are filled once the spam checks run.
+/// A mention as a moderator sees it: the owner's view plus the spam score and its signals
+/// (`score` is null until the checks ran: queued, unverified or muted by a rule).
 fn admin_view(mention: &Mention) -> serde_json::Value {
     let mut view = serde_json::to_value(OwnerMention::from(mention)).unwrap_or_default();
-    view["score"] = serde_json::Value::Null;
-    view["signals"] = serde_json::json!([]);
+    view["score"] = serde_json::json!(mention.score);
+    view["signals"] = serde_json::json!(mention.signals);
     view
 }
 

@@ -701,6 +701,9 @@ mod tests {
             listed_at_ms: None,
             decided_by: None,
             sender_ip: None,
+            score: None,
+            signals: Vec::new(),
+            trained_as: None,
         }
     }
 

@@ -76,6 +76,9 @@ mod tests {
             listed_at_ms: None,
             decided_by: None,
             sender_ip: Some("192.0.2.1".parse().expect("ip")),
+            score: None,
+            signals: Vec::new(),
+            trained_as: None,
         }
     }
 
