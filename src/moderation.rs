@@ -2,10 +2,12 @@
 //! is one of them. Pure: the pipeline gathers the inputs (the page, the sender, the store's
 //! history) and records the signals with the mention, so a moderator sees why.
 //!
-//! Work in progress for the moderation issue: the signals and the classifier exist and are
-//! tested on the labelled corpus in `tests/fixtures/spam/`; the pipeline does not call them yet.
+//! [`assess`] is where the signals meet: the pipeline and the spam benchmark both judge through
+//! it. [`rules`] are the moderators' block, mute and allow lists, decided before any signal.
 
+pub mod assess;
 pub mod classifier;
+pub mod fan_out;
 pub mod heuristics;
 pub mod rules;
 

@@ -391,6 +391,28 @@ pub fn duplicate_excerpt_signal(seen_from_other_domains: usize) -> Option<Signal
     ))
 }
 
+/// Excerpts shorter than this many characters (after [`excerpt_fingerprint`]'s folding) are
+/// not compared across sources: "Great post!" or a bare title is the same everywhere.
+pub const MIN_DUPLICATE_EXCERPT_CHARS: usize = 40;
+
+/// Characters of an excerpt the fingerprint keeps: enough to tell paragraphs apart, short
+/// enough for a store key.
+const FINGERPRINT_CHARS: usize = 200;
+
+/// The form under which excerpts are compared for [`duplicate_excerpt_signal`]: lower-cased,
+/// ellipses and punctuation dropped, whitespace collapsed, the first 200 characters. `None`
+/// for an excerpt too short to mean anything ([`MIN_DUPLICATE_EXCERPT_CHARS`]).
+pub fn excerpt_fingerprint(excerpt: &str) -> Option<String> {
+    let words: Vec<String> = excerpt
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|word| !word.is_empty())
+        .map(str::to_lowercase)
+        .collect();
+    let folded = words.join(" ");
+    (folded.chars().count() >= MIN_DUPLICATE_EXCERPT_CHARS)
+        .then(|| folded.chars().take(FINGERPRINT_CHARS).collect())
+}
+
 /// `spam_words` when the title or excerpt holds terms of [`SPAM_TERMS`]: [`SPAM_WORD_FIRST`]
 /// for the first distinct term, [`SPAM_WORD_EACH_MORE`] for each further one, at most
 /// [`SPAM_WORDS_MAX`]. Where terms overlap the longest wins, so "online casino" is one term.
@@ -731,6 +753,22 @@ mod tests {
 
     fn names(signals: &[Signal]) -> Vec<&str> {
         signals.iter().map(|signal| signal.name.as_str()).collect()
+    }
+
+    #[test]
+    fn excerpts_compare_without_case_punctuation_or_ellipses() {
+        let a = excerpt_fingerprint(
+            "[…] Buy the BEST cheap watches here, at our   partner shop today […]",
+        );
+        let b = excerpt_fingerprint("buy the best cheap watches here at our partner shop today…");
+        assert!(a.is_some());
+        assert_eq!(a, b);
+        assert_eq!(excerpt_fingerprint("Great post, thanks!"), None);
+        let long = "word ".repeat(100);
+        assert_eq!(
+            excerpt_fingerprint(&long).map(|f| f.chars().count()),
+            Some(200)
+        );
     }
 
     /// The page signals of `html` (served from another host) linking to [`TARGET`], for an
