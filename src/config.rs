@@ -103,6 +103,8 @@ pub struct Config {
     pub trackback: TrackbackConfig,
     /// The admin side.
     pub admin: AdminConfig,
+    /// Rate limits on incoming announcements.
+    pub limits: LimitsConfig,
 }
 
 impl Default for Config {
@@ -116,6 +118,7 @@ impl Default for Config {
             pingback: PingbackConfig::default(),
             trackback: TrackbackConfig::default(),
             admin: AdminConfig::default(),
+            limits: LimitsConfig::default(),
         }
     }
 }
@@ -205,9 +208,28 @@ pub struct SiteConfig {
     /// Spellings of one article that count as the same (all off by default).
     #[serde(default)]
     pub aliases: AliasRules,
+    /// The language the site's articles are written in (a BCP 47 tag such as `en`), for the
+    /// `language_mismatch` spam signal; unset, the signal is off.
+    #[serde(default)]
+    pub language: Option<String>,
+    /// Target URL prefix → language, for the articles not in `language` (`"https://example.com/fr/"
+    /// = "fr"`). The longest matching prefix wins.
+    #[serde(default)]
+    pub languages: BTreeMap<String, String>,
 }
 
 impl SiteConfig {
+    /// The language of the article at `target` (canonical): the longest `languages` prefix it
+    /// starts with, else `language`.
+    pub fn article_language(&self, target: &Url) -> Option<&str> {
+        self.languages
+            .iter()
+            .filter(|(prefix, _)| target.as_str().starts_with(prefix.as_str()))
+            .max_by_key(|(prefix, _)| prefix.len())
+            .map(|(_, language)| language.as_str())
+            .or(self.language.as_deref())
+    }
+
     /// The store key of `target` (canonical, under this site): its alias-folded form.
     pub fn article_key(&self, target: &Url) -> String {
         alias::article_key(target, &self.aliases).into()
@@ -243,6 +265,55 @@ pub struct TrackbackConfig {
 impl Default for TrackbackConfig {
     fn default() -> Self {
         Self { verify: true }
+    }
+}
+
+/// Announcements one sender address may burst before it is throttled: a blog re-pinging its
+/// whole archive after a migration sends a few hundred at once.
+pub const DEFAULT_SENDER_BURST: u32 = 300;
+/// … and how many per minute it may send after the burst.
+pub const DEFAULT_SENDER_PER_MINUTE: u32 = 30;
+/// Announcements naming sources on one host, burst and per minute: the same archive re-ping
+/// seen from the source side; a spam run cycles addresses but keeps its hosts.
+pub const DEFAULT_SOURCE_HOST_BURST: u32 = 300;
+/// See [`DEFAULT_SOURCE_HOST_BURST`].
+pub const DEFAULT_SOURCE_HOST_PER_MINUTE: u32 = 30;
+/// Announcements for one article, burst and per minute: a popular post gets dozens of links in
+/// a day, not hundreds in a minute.
+pub const DEFAULT_TARGET_BURST: u32 = 100;
+/// See [`DEFAULT_TARGET_BURST`].
+pub const DEFAULT_TARGET_PER_MINUTE: u32 = 20;
+
+/// `[limits]`: rate limits, checked before anything is stored or fetched. Past one, the sender
+/// hears "try later" (pingback fault 49, HTTP 429 with `Retry-After` for the form protocols).
+/// IPv6 senders are counted per /64, since one host owns a whole /64.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsConfig {
+    /// Announcements one sender address may send at once.
+    pub sender_burst: u32,
+    /// … and per minute after that.
+    pub sender_per_minute: u32,
+    /// Announcements whose source is on one host, at once.
+    pub source_host_burst: u32,
+    /// … and per minute after that.
+    pub source_host_per_minute: u32,
+    /// Announcements for one article, at once.
+    pub target_burst: u32,
+    /// … and per minute after that.
+    pub target_per_minute: u32,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        Self {
+            sender_burst: DEFAULT_SENDER_BURST,
+            sender_per_minute: DEFAULT_SENDER_PER_MINUTE,
+            source_host_burst: DEFAULT_SOURCE_HOST_BURST,
+            source_host_per_minute: DEFAULT_SOURCE_HOST_PER_MINUTE,
+            target_burst: DEFAULT_TARGET_BURST,
+            target_per_minute: DEFAULT_TARGET_PER_MINUTE,
+        }
     }
 }
 
@@ -360,6 +431,22 @@ impl Config {
                 format!("must be at least {MIN_TOKEN_CHARS} characters"),
             ));
         }
+        let limits = &self.limits;
+        for (key, value) in [
+            ("limits.sender_burst", limits.sender_burst),
+            ("limits.sender_per_minute", limits.sender_per_minute),
+            ("limits.source_host_burst", limits.source_host_burst),
+            (
+                "limits.source_host_per_minute",
+                limits.source_host_per_minute,
+            ),
+            ("limits.target_burst", limits.target_burst),
+            ("limits.target_per_minute", limits.target_per_minute),
+        ] {
+            if value == 0 || value > 1_000_000 {
+                return Err(invalid(key, "must be between 1 and 1000000".to_owned()));
+            }
+        }
         let mut names = std::collections::BTreeSet::new();
         for (i, site) in self.sites.iter().enumerate() {
             let valid_name = !site.name.is_empty()
@@ -402,6 +489,22 @@ impl Config {
                     return Err(invalid(
                         &format!("sites[{i}].aliases.strip_query[{j}]"),
                         "must be a parameter name, or a prefix followed by one `*`".to_owned(),
+                    ));
+                }
+            }
+            let languages = site.language.iter().map(|l| ("language".to_owned(), l));
+            let by_prefix = site
+                .languages
+                .iter()
+                .map(|(prefix, l)| (format!("languages.{prefix:?}"), l));
+            for (key, language) in languages.chain(by_prefix) {
+                let primary = language.split(['-', '_']).next().unwrap_or_default();
+                if !(2..=3).contains(&primary.len())
+                    || !primary.chars().all(|c| c.is_ascii_alphabetic())
+                {
+                    return Err(invalid(
+                        &format!("sites[{i}].{key}"),
+                        format!("`{language}` is not a language tag such as `en` or `pt-BR`"),
                     ));
                 }
             }

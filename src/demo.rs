@@ -37,6 +37,8 @@ pub fn seed_config(origin: SocketAddr, hosts: &[&str]) -> Config {
             moderation: ModerationMode::Auto,
             token: None,
             aliases: crate::alias::AliasRules::default(),
+            language: Some("en".to_owned()),
+            languages: std::collections::BTreeMap::new(),
         }],
         ..Config::default()
     }

@@ -81,6 +81,9 @@ pub struct FetchedPage {
     pub truncated: bool,
     /// Decoded body bytes read (at most `max_bytes`).
     pub bytes_read: usize,
+    /// The address the page came from (the last hop's server), for the weak
+    /// `sender_not_source_host` spam signal.
+    pub server_addr: Option<std::net::IpAddr>,
 }
 
 /// Why a page could not be fetched. Messages are precise, for logs only: callers answer every
@@ -256,6 +259,7 @@ impl Fetcher {
             .await
             .map_err(|err| classify(err, url))?;
         let final_url = response.url().clone();
+        let server_addr = response.remote_addr().map(|addr| addr.ip());
         let status = response.status();
         if !status.is_success() {
             return Err(FetchError::Status(status.as_u16()));
@@ -284,6 +288,7 @@ impl Fetcher {
             text: decoded.text,
             truncated,
             bytes_read: body.len(),
+            server_addr,
         })
     }
 }

@@ -11,6 +11,9 @@
 //! - [`routes`]: the URL table and every HTTP layer; handlers are thin (decode → receive →
 //!   encode).
 //! - [`receive`]: the one use case: announcement → cheap checks → fetch → extract → store.
+//! - [`limits`]: rate limits per sender, source host and article, before any storage or fetch.
+//! - [`moderation`] (pure): block/mute/allow rules, the spam signals, the learned filter and
+//!   the verdict they add up to ([`moderation::assess`]).
 //! - [`fetch`]: the only outbound HTTP, behind the SSRF guard ([`fetch::guard`], pure) and with
 //!   charset decoding ([`fetch::charset`], pure).
 //! - [`extract`] (pure): finds the link in the source HTML, its title and excerpt.
@@ -28,6 +31,7 @@ pub mod config;
 pub mod demo;
 pub mod extract;
 pub mod fetch;
+pub mod limits;
 pub mod model;
 pub mod moderation;
 pub mod origin;

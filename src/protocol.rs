@@ -74,6 +74,13 @@ pub enum Rejection {
     /// A block rule of the site (or a global one) refuses this source or sender.
     #[error("access denied")]
     Denied,
+    /// A rate limit refused it before anything was fetched; the sender may retry after
+    /// `retry_after_secs`.
+    #[error("too many announcements; retry in {retry_after_secs} s")]
+    RateLimited {
+        /// Seconds until one more announcement would pass (at least 1).
+        retry_after_secs: u64,
+    },
     /// Our own failure (storage); the sender may retry.
     #[error("internal error")]
     Internal,

@@ -5,6 +5,11 @@
 //! durable queue) before its source is fetched, so a restart never loses an accepted
 //! announcement; the sender hears "registered" only after the data is flushed.
 //!
+//! Before anything is stored: the rate limits ([`crate::limits`]), the source host's fan-out
+//! count and the block and mute rules. After the fetch, every spam signal is gathered and
+//! judged in one place ([`Receiver::judge`], through [`crate::moderation::assess`]); the score,
+//! the signals and the reason are stored with the mention.
+//!
 //! The protocols differ only in [`Handling`]: how long the sender waits, when a repeated
 //! announcement means "verify again" (an update) rather than "duplicate", and whether the
 //! source is fetched at all. A verification that succeeds updates the mention in place (same
@@ -21,9 +26,13 @@ use url::Url;
 
 use crate::canonical::canonicalize;
 use crate::config::{Config, ModerationMode};
-use crate::extract::{self, Document, Extraction, Found, LinkRule};
+use crate::extract::{self, Document, Extraction, Found, LinkRule, PageFeatures};
 use crate::fetch::{FetchError, Fetcher};
+use crate::limits::RateLimits;
 use crate::model::{Claimed, Mention, MentionId, Protocol, Status, now_ms};
+use crate::moderation::assess::{self, Assessment, Evidence};
+use crate::moderation::fan_out::FanOut;
+use crate::moderation::heuristics::excerpt_fingerprint;
 use crate::moderation::rules::{self, Candidate, Decision};
 use crate::protocol::{Accepted, PingRequest, Rejection};
 use crate::store::{Job, NewMention, Resend, Reservation, ReserveError, Store, StoreError};
@@ -83,7 +92,57 @@ impl VerifyFailure {
     }
 }
 
-type Verdict = Result<Found, VerifyFailure>;
+/// A source that links to the target: what was found, and what the spam signals read of it.
+#[derive(Debug, Clone, PartialEq)]
+struct Verified {
+    found: Found,
+    /// The page's features; `None` when the source was not fetched.
+    features: Option<PageFeatures>,
+    /// The address the page came from.
+    server_addr: Option<std::net::IpAddr>,
+}
+
+impl Verified {
+    /// An announcement taken at its word (TrackBack with `verify = false`): the sender's own
+    /// fields, else the source's host as the title.
+    fn unfetched(source: &Url, claimed: &Claimed) -> Self {
+        Self {
+            found: Found {
+                title: claimed
+                    .title
+                    .clone()
+                    .unwrap_or_else(|| source.host_str().unwrap_or_default().to_owned()),
+                excerpt: claimed.excerpt.clone().unwrap_or_default(),
+                author: claimed.author.clone(),
+            },
+            features: None,
+            server_addr: None,
+        }
+    }
+}
+
+type Verdict = Result<Verified, VerifyFailure>;
+
+/// What a verified announcement becomes, decided before the store's transaction (reading the
+/// store inside one can deadlock).
+#[derive(Debug, Clone, PartialEq)]
+enum Judgement {
+    /// A block rule matched the page's words: refuse it.
+    Refuse(u64),
+    /// Store it with this status.
+    Keep(Decided),
+}
+
+/// The status a verified mention gets, why, by whom, and the signals behind it.
+#[derive(Debug, Clone, PartialEq)]
+struct Decided {
+    status: Status,
+    reason: Option<String>,
+    /// `rule:N` when a rule decided; `None` for the automatic verdict.
+    decided_by: Option<String>,
+    /// The spam signals; `None` when none ran (muted by a rule).
+    assessment: Option<Assessment>,
+}
 
 /// Runs the pipeline. Cheap to clone.
 #[derive(Debug, Clone)]
@@ -96,16 +155,21 @@ struct Inner {
     config: Arc<Config>,
     store: Store,
     fetcher: Fetcher,
+    limits: RateLimits,
+    fan_out: Mutex<FanOut>,
 }
 
 impl Receiver {
     /// Builds the pipeline over its store and fetcher.
     pub fn new(config: Arc<Config>, store: Store, fetcher: Fetcher) -> Self {
+        let limits = RateLimits::new(&config.limits);
         Self {
             inner: Arc::new(Inner {
                 config,
                 store,
                 fetcher,
+                limits,
+                fan_out: Mutex::new(FanOut::default()),
             }),
         }
     }
@@ -162,6 +226,32 @@ impl Receiver {
             .config
             .site_for_target(&target)
             .ok_or(Rejection::TargetUnknown)?;
+        let target_key = site.article_key(&target);
+        let source_host = source.host_str().unwrap_or_default().to_ascii_lowercase();
+        // Rate limits first: a flood is refused at the cost of a hash lookup, before the store
+        // is read.
+        if let Err(throttled) =
+            self.inner
+                .limits
+                .check(request.sender_ip, &source_host, &target_key)
+        {
+            let retry_after_secs = throttled.retry_after.as_secs().saturating_add(1);
+            info!(
+                limit = throttled.limit.as_str(),
+                retry_after_secs,
+                "throttled by the {} limit",
+                throttled.limit.as_str()
+            );
+            return Err(Rejection::RateLimited { retry_after_secs });
+        }
+        // Counted before the fetch, weighed after it: a source host walking the site is a
+        // signal, not a refusal (the source-host rate limit refuses floods).
+        let fan_out = self
+            .inner
+            .fan_out
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .note(&site.name, &source_host, &target_key, now_ms());
         // Block and mute rules on the source and the sender: decided before anything is stored
         // or fetched, so a flood from a blocked host costs nothing.
         let pre_rules = self.rule_decision(&site.name, &source, request.sender_ip, None);
@@ -175,12 +265,13 @@ impl Receiver {
             source: request.source.clone(),
             target: request.target.clone(),
             source_key: source.to_string(),
-            target_key: site.article_key(&target),
+            target_key,
             sender_ip: request.sender_ip,
         };
         let job = Job {
             protocol: Some(request.protocol),
             claimed: request.claimed.clone(),
+            fan_out,
         };
         let store = &self.inner.store;
         let reservation = match store.reserve(&new, &job, handling.resend) {
@@ -215,10 +306,29 @@ impl Receiver {
         }
 
         if !handling.verify {
-            let found = unverified(&source, &request.claimed);
-            let policy = self.policy_status(&new.site, &new.source_key);
+            let verified = Verified::unfetched(&source, &request.claimed);
+            let decided = match self.judge(
+                &new.site,
+                &source,
+                &target,
+                request.sender_ip,
+                &verified,
+                &job,
+            ) {
+                Judgement::Keep(decided) => decided,
+                Judgement::Refuse(rule) => {
+                    store
+                        .undo_reservation(&reservation)
+                        .map_err(|e| internal(&e))?;
+                    store.durable().await.map_err(|e| internal(&e))?;
+                    info!(rule, "refused by block rule {rule}");
+                    return Err(Rejection::Denied);
+                }
+            };
             let mention = store
-                .finish(id, |m| apply_success(m, &found, &job.claimed, policy))
+                .finish(id, |m| {
+                    apply_success(m, &verified.found, &job.claimed, &decided)
+                })
                 .map_err(|e| internal(&e))?;
             store.durable().await.map_err(|e| internal(&e))?;
             info!(mention.id = id, "mention {id} stored without verification");
@@ -259,10 +369,18 @@ impl Receiver {
             handoff.wait(handling.deadline).await
         };
         match verdict {
-            Some(Ok(found)) => {
-                let text = Some((found.title.as_str(), found.excerpt.as_str()));
-                let policy = match self.rule_decision(&new.site, &source, request.sender_ip, text) {
-                    Decision::Block(rule) => {
+            Some(Ok(verified)) => {
+                let judgement = self.judge(
+                    &new.site,
+                    &source,
+                    &target,
+                    request.sender_ip,
+                    &verified,
+                    &job,
+                );
+                let decided = match judgement {
+                    Judgement::Keep(decided) => decided,
+                    Judgement::Refuse(rule) => {
                         store
                             .undo_reservation(&reservation)
                             .map_err(|e| internal(&e))?;
@@ -270,13 +388,11 @@ impl Receiver {
                         info!(rule, "refused by block rule {rule} after reading the page");
                         return Err(Rejection::Denied);
                     }
-                    Decision::Mute(_) => Status::Spam,
-                    Decision::Allow(_) | Decision::None => {
-                        self.policy_status(&new.site, &new.source_key)
-                    }
                 };
                 let mention = store
-                    .finish(id, |m| apply_success(m, &found, &job.claimed, policy))
+                    .finish(id, |m| {
+                        apply_success(m, &verified.found, &job.claimed, &decided)
+                    })
                     .map_err(|e| internal(&e))?;
                 store.durable().await.map_err(|e| internal(&e))?;
                 info!(
@@ -333,16 +449,27 @@ impl Receiver {
             Err(_) => return Err(VerifyFailure::Unreachable),
         };
         let target = target.clone();
+        let server_addr = page.server_addr;
         // Tokenising up to max_bytes of HTML is CPU work; keep it off the async workers.
         let extraction = tokio::task::spawn_blocking(move || {
             let document = Document::from_media_type(page.content_type.as_deref());
-            extract::extract_document(&page.text, document, &page.final_url, &target, rule)
+            extract::extract_document_with_features(
+                &page.text,
+                document,
+                &page.final_url,
+                &target,
+                rule,
+            )
         })
         .await;
         match extraction {
-            Ok(Extraction::Found(found)) => Ok(found),
-            Ok(Extraction::NoLink) => Err(VerifyFailure::NoLink),
-            Ok(Extraction::Gone) => Err(VerifyFailure::Gone),
+            Ok((Extraction::Found(found), features)) => Ok(Verified {
+                found,
+                features: Some(features),
+                server_addr,
+            }),
+            Ok((Extraction::NoLink, _)) => Err(VerifyFailure::NoLink),
+            Ok((Extraction::Gone, _)) => Err(VerifyFailure::Gone),
             Err(e) => {
                 error!(error = %e, "extraction task failed");
                 Err(VerifyFailure::Unreachable)
@@ -379,51 +506,133 @@ impl Receiver {
         )
     }
 
-    /// The status the site's moderation mode gives a newly verified mention from `source_key`.
-    fn policy_status(&self, site: &str, source_key: &str) -> Status {
-        let mode = self
-            .inner
-            .config
-            .sites
-            .iter()
-            .find(|s| s.name == site)
-            .map(|s| s.moderation);
-        let trusted_host = || {
-            Url::parse(source_key)
-                .ok()
-                .and_then(|u| u.host_str().map(str::to_ascii_lowercase))
-                .is_some_and(|host| self.inner.store.host_approved(site, &host).unwrap_or(false))
-        };
-        match mode {
-            Some(ModerationMode::Auto) => Status::Approved,
-            Some(ModerationMode::Trusted) if trusted_host() => Status::Approved,
-            _ => Status::Pending,
+    /// Judges a verified announcement: the block, mute and allow rules on its words, then
+    /// every spam signal (the page, the words, the campaign history, the sender, the fan-out,
+    /// the site's learned filter) and the site's moderation mode. Reads the store, so it runs
+    /// before the store's transaction. A store failure while gathering evidence only drops that
+    /// piece of evidence: never lose a mention over it.
+    fn judge(
+        &self,
+        site_name: &str,
+        source: &Url,
+        target: &Url,
+        sender_ip: Option<std::net::IpAddr>,
+        verified: &Verified,
+        job: &Job,
+    ) -> Judgement {
+        let store = &self.inner.store;
+        let (title, excerpt, author) = stored_fields(&verified.found, &job.claimed);
+        let text = Some((title, excerpt));
+        let decision = self.rule_decision(site_name, source, sender_ip, text);
+        if let Decision::Block(rule) = decision {
+            return Judgement::Refuse(rule);
         }
+        let site = self.inner.config.sites.iter().find(|s| s.name == site_name);
+        let host = source.host_str().unwrap_or_default().to_ascii_lowercase();
+        let excerpt_seen_from_other_hosts = excerpt_fingerprint(excerpt)
+            .map(|fingerprint| store.note_excerpt(site_name, &fingerprint, &host))
+            .transpose()
+            .unwrap_or_else(|e| {
+                error!(error = %e, "cannot read the excerpt history");
+                None
+            })
+            .unwrap_or(0);
+        let classifier = store
+            .classifier(site_name)
+            .inspect_err(|e| error!(error = %e, "cannot read the learned filter"))
+            .ok();
+        let server_addrs: Vec<std::net::IpAddr> = verified.server_addr.into_iter().collect();
+        let evidence = Evidence {
+            title,
+            excerpt,
+            source_url: source.as_str(),
+            author,
+            page: verified.features.as_ref(),
+            article_lang: site.and_then(|s| s.article_language(target)),
+            sender_ip,
+            source_host_addrs: &server_addrs,
+            excerpt_seen_from_other_hosts,
+            fan_out: job.fan_out,
+            classifier: classifier.as_deref(),
+        };
+        let assessment = assess::assess(&evidence);
+        let mode = site.map_or(ModerationMode::Manual, |s| s.moderation);
+        let approved_before = store.host_approved(site_name, &host).unwrap_or(false);
+        let decided = match decision {
+            Decision::Mute(rule) => Decided {
+                status: Status::Spam,
+                reason: Some(format!("muted by rule {rule}")),
+                decided_by: Some(format!("rule:{rule}")),
+                assessment: Some(assessment),
+            },
+            Decision::Allow(rule) => {
+                // An allow rule vouches for the source: the signals are kept for the record
+                // but do not count; the site's mode still decides whether a person looks.
+                let vouched = Assessment {
+                    score: 0.0,
+                    signals: Vec::new(),
+                };
+                let verdict = assess::verdict(mode, &vouched, approved_before);
+                Decided {
+                    reason: verdict
+                        .reason
+                        .or_else(|| Some(format!("allowed by rule {rule}"))),
+                    status: verdict.status,
+                    decided_by: None,
+                    assessment: Some(assessment),
+                }
+            }
+            Decision::Block(_) | Decision::None => {
+                let verdict = assess::verdict(mode, &assessment, approved_before);
+                Decided {
+                    status: verdict.status,
+                    reason: verdict.reason,
+                    decided_by: None,
+                    assessment: Some(assessment),
+                }
+            }
+        };
+        Judgement::Keep(decided)
     }
 
     /// Writes the outcome of a verification nobody waits for any more.
     async fn record_in_background(&self, id: MentionId, verdict: Verdict, job: &Job) {
         let store = &self.inner.store;
         let result = match &verdict {
-            Ok(found) => match store.get(id) {
+            Ok(verified) => match store.get(id) {
                 Ok(Some(current)) => {
-                    let source = Url::parse(&current.source_key).ok();
-                    let text = Some((found.title.as_str(), found.excerpt.as_str()));
-                    let decision = source.as_ref().map_or(Decision::None, |source| {
-                        self.rule_decision(&current.site, source, current.sender_ip, text)
-                    });
-                    match decision {
-                        Decision::Block(rule) => store.finish(id, |m| {
-                            apply_failure(m, &VerifyFailure::Unreachable);
+                    let urls = (
+                        Url::parse(&current.source_key),
+                        // What the sender wrote, canonical: the key may be alias-folded.
+                        canonicalize(&current.target),
+                    );
+                    let judgement = match &urls {
+                        (Ok(source), Ok(target)) => Some(self.judge(
+                            &current.site,
+                            source,
+                            target,
+                            current.sender_ip,
+                            verified,
+                            job,
+                        )),
+                        _ => None,
+                    };
+                    match judgement {
+                        None => {
+                            error!(mention.id = id, "stored URLs of mention {id} are not valid");
+                            store.finish(id, |m| apply_failure(m, &VerifyFailure::Unreachable))
+                        }
+                        Some(Judgement::Refuse(rule)) => store.finish(id, |m| {
+                            let now = now_ms();
                             m.status = Status::Rejected;
                             m.reason = Some(format!("refused by block rule {rule}"));
+                            m.decided_by = Some(format!("rule:{rule}"));
+                            m.verified_at_ms = Some(now);
+                            m.updated_at_ms = now;
                         }),
-                        Decision::Mute(_) => store
-                            .finish(id, |m| apply_success(m, found, &job.claimed, Status::Spam)),
-                        Decision::Allow(_) | Decision::None => {
-                            let policy = self.policy_status(&current.site, &current.source_key);
-                            store.finish(id, |m| apply_success(m, found, &job.claimed, policy))
-                        }
+                        Some(Judgement::Keep(decided)) => store.finish(id, |m| {
+                            apply_success(m, &verified.found, &job.claimed, &decided);
+                        }),
                     }
                 }
                 Ok(None) => {
@@ -498,34 +707,68 @@ impl Receiver {
         let verdict = if handling.verify {
             self.verify(&source, &target, handling.rule).await
         } else {
-            Ok(unverified(&source, &job.claimed))
+            Ok(Verified::unfetched(&source, &job.claimed))
         };
         self.record_in_background(id, verdict, job).await;
     }
 }
 
-/// Writes a successful verification into `mention`: the sender's own fields win over the
-/// page's; a listed mention keeps its moderation status, anything else gets `policy` (the
-/// site's, computed before the store's transaction: reading the store inside one can deadlock).
-fn apply_success(mention: &mut Mention, found: &Found, claimed: &Claimed, policy: Status) {
+/// The title, excerpt and author a verified mention is stored (and judged) with: the sender's
+/// own fields win over the page's.
+fn stored_fields<'a>(
+    found: &'a Found,
+    claimed: &'a Claimed,
+) -> (&'a str, &'a str, Option<&'a str>) {
+    (
+        claimed.title.as_deref().unwrap_or(&found.title),
+        claimed.excerpt.as_deref().unwrap_or(&found.excerpt),
+        claimed.author.as_deref().or(found.author.as_deref()),
+    )
+}
+
+/// Writes a successful verification into `mention`, with the status `decided` (computed before
+/// the store's transaction: reading the store inside one can deadlock).
+///
+/// The text and the spam assessment are always refreshed. The status is `decided`'s for a
+/// mention that was not live (new, or verified again after being rejected or deleted), except
+/// that a mention a person rejected stays rejected: re-announcing must not undo a moderator.
+/// A live mention keeps its status, except that one the pipeline approved or held becomes spam
+/// when its page now is.
+fn apply_success(mention: &mut Mention, found: &Found, claimed: &Claimed, decided: &Decided) {
     let now = now_ms();
-    mention.title = Some(claimed.title.clone().unwrap_or_else(|| found.title.clone()));
-    mention.excerpt = Some(
-        claimed
-            .excerpt
-            .clone()
-            .unwrap_or_else(|| found.excerpt.clone()),
-    );
+    let (title, excerpt, author) = stored_fields(found, claimed);
+    mention.title = Some(title.to_owned());
+    mention.excerpt = Some(excerpt.to_owned());
     // A page that names no author does not erase the one an earlier announcement gave
     // (a trackback's blog_name).
-    let author = claimed.author.clone().or_else(|| found.author.clone());
-    if author.is_some() {
-        mention.author = author;
+    if let Some(author) = author {
+        mention.author = Some(author.to_owned());
     }
-    if !is_live(mention.status) {
-        mention.status = policy;
+    let person_decided = mention
+        .decided_by
+        .as_deref()
+        .is_some_and(|by| !by.starts_with("rule:"));
+    let take_decision = match mention.status {
+        Status::Queued | Status::Deleted => true,
+        Status::Rejected => !person_decided,
+        Status::Pending | Status::Approved => !person_decided && decided.status == Status::Spam,
+        Status::Spam => false,
+    };
+    if take_decision {
+        mention.status = decided.status;
+        mention.reason.clone_from(&decided.reason);
+        mention.decided_by.clone_from(&decided.decided_by);
     }
-    mention.reason = None;
+    match &decided.assessment {
+        Some(assessment) => {
+            mention.score = Some(assessment.score);
+            mention.signals.clone_from(&assessment.signals);
+        }
+        None => {
+            mention.score = None;
+            mention.signals.clear();
+        }
+    }
     mention.deleted_at_ms = None;
     mention.verified_at_ms = Some(now);
     mention.updated_at_ms = now;
@@ -533,12 +776,15 @@ fn apply_success(mention: &mut Mention, found: &Found, claimed: &Claimed, policy
 
 /// Stores a muted announcement: spam, never fetched, with the sender's own fields if any.
 fn mute(mention: &mut Mention, rule: u64, claimed: &Claimed, source: &Url) {
-    let found = unverified(source, claimed);
-    apply_success(mention, &found, claimed, Status::Spam);
-    mention.status = Status::Spam;
+    let verified = Verified::unfetched(source, claimed);
+    let decided = Decided {
+        status: Status::Spam,
+        reason: Some(format!("muted by rule {rule}")),
+        decided_by: Some(format!("rule:{rule}")),
+        assessment: None,
+    };
+    apply_success(mention, &verified.found, claimed, &decided);
     mention.verified_at_ms = None;
-    mention.reason = Some(format!("muted by rule {rule}"));
-    mention.decided_by = Some(format!("rule:{rule}"));
 }
 
 /// Whether a mention is live: verified and kept (listed or held), as opposed to never verified,
@@ -566,19 +812,6 @@ fn apply_failure(mention: &mut Mention, failure: &VerifyFailure) {
     mention.reason = Some(failure.reason());
     mention.verified_at_ms = Some(now);
     mention.updated_at_ms = now;
-}
-
-/// What an announcement that is not verified (TrackBack with `verify = false`) is stored with:
-/// the sender's own fields, else the source's host as the title.
-fn unverified(source: &Url, claimed: &Claimed) -> Found {
-    Found {
-        title: claimed
-            .title
-            .clone()
-            .unwrap_or_else(|| source.host_str().unwrap_or_default().to_owned()),
-        excerpt: claimed.excerpt.clone().unwrap_or_default(),
-        author: claimed.author.clone(),
-    }
 }
 
 fn internal(error: &StoreError) -> Rejection {
@@ -760,7 +993,7 @@ mod tests {
             excerpt: None,
             author: Some("Blog".to_owned()),
         };
-        let found = unverified(&source, &claimed);
+        let found = Verified::unfetched(&source, &claimed).found;
         assert_eq!(
             (
                 found.title.as_str(),
@@ -770,8 +1003,61 @@ mod tests {
             ("Mine", "", Some("Blog"))
         );
         assert_eq!(
-            unverified(&source, &Claimed::default()).title,
+            Verified::unfetched(&source, &Claimed::default())
+                .found
+                .title,
             "blog.example"
         );
+    }
+
+    fn decided(status: Status) -> Decided {
+        Decided {
+            status,
+            reason: Some(format!("judged {}", status.as_str())),
+            decided_by: None,
+            assessment: Some(Assessment {
+                score: 0.25,
+                signals: vec![crate::moderation::Signal {
+                    name: "language_mismatch".to_owned(),
+                    weight: 0.25,
+                    detail: String::new(),
+                }],
+            }),
+        }
+    }
+
+    #[test]
+    fn a_verdict_never_overrides_a_person_but_a_spam_page_demotes_the_pipelines_approval() {
+        use Status::*;
+        let found = Found {
+            title: "Page".to_owned(),
+            excerpt: "text".to_owned(),
+            author: None,
+        };
+        // (status before, decided by a person, verdict, status after)
+        let table = [
+            (Queued, false, Approved, Approved),
+            (Queued, false, Spam, Spam),
+            (Deleted, true, Pending, Pending),
+            (Rejected, false, Approved, Approved),
+            (Rejected, true, Approved, Rejected),
+            (Approved, false, Pending, Approved),
+            (Approved, false, Spam, Spam),
+            (Approved, true, Spam, Approved),
+            (Pending, false, Spam, Spam),
+            (Spam, false, Approved, Spam),
+        ];
+        for (before, by_person, verdict, after) in table {
+            let mut m = mention(before);
+            m.decided_by = by_person.then(|| "admin".to_owned());
+            apply_success(&mut m, &found, &Claimed::default(), &decided(verdict));
+            assert_eq!(m.status, after, "{before:?} person={by_person} {verdict:?}");
+            assert_eq!(m.score, Some(0.25), "the assessment is always refreshed");
+            assert_eq!(m.signals.len(), 1);
+            assert_eq!(m.title.as_deref(), Some("Page"));
+            if before != after {
+                assert_eq!(m.reason, Some(format!("judged {}", after.as_str())));
+            }
+        }
     }
 }

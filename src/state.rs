@@ -84,6 +84,7 @@ mod tests {
             let job = Job {
                 protocol: Some(Protocol::Pingback),
                 claimed: Claimed::default(),
+                fan_out: 1,
             };
             let id = store
                 .reserve(&new, &job, Resend::Always)

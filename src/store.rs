@@ -1,10 +1,16 @@
 //! Durable storage of mentions in sled; the only module that names sled.
 //!
-//! Four trees hold the data: `mentions` (id → record), `pairs` (target‖source → id, the unique
-//! index), `by_target` (target‖id → (), one article's mentions in arrival order, so listing one
-//! article never scans another) and `queue` (id → job, mentions whose verification is not
-//! finished; it survives restarts). Every change that touches several trees is one sled
-//! transaction, so a crash never leaves a record without its indexes or the reverse.
+//! The mentions: `mentions` (id → record), `pairs` (target‖source → id, the unique index),
+//! `by_target` and `by_site` (scope‖id → (), one article's or site's mentions in arrival order,
+//! so listing one never scans another), `listed_by_target` and `listed_by_site` (scope‖listed
+//! position → id, the public order), `changes` (scope → last change time; the listing
+//! sequence) and `queue` (id → job, mentions whose verification is not finished; it survives
+//! restarts). Every change that touches several of these is one sled transaction, so a crash
+//! never leaves a record without its indexes or the reverse.
+//!
+//! Moderation keeps `audit` (append-only log), `rules`, `approved_hosts` (site‖host of every
+//! approved mention, for trusted moderation), `excerpts` (site‖excerpt fingerprint → the hosts
+//! that sent it, for campaigns) and `filters` (site → its learned filter, as JSON).
 //!
 //! Durability is group commit: writers call [`Store::durable`] before telling anyone a mention is
 //! registered, and one flusher thread serves everyone waiting with a single fsync.
@@ -12,9 +18,10 @@
 mod keys;
 mod record;
 
+use std::collections::HashMap;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, mpsc};
+use std::sync::{Arc, Mutex, mpsc};
 use std::thread::JoinHandle;
 
 use sled::Transactional;
@@ -26,6 +33,7 @@ use tokio::sync::oneshot;
 use serde::{Deserialize, Serialize};
 
 use crate::model::{Claimed, Mention, MentionId, Protocol, Status, now_ms};
+use crate::moderation::classifier::{self, Classifier};
 use crate::moderation::rules::Rule;
 
 /// sled's page cache, in bytes of on-disk data. Its own default (1 GiB) is far more than a
@@ -45,6 +53,13 @@ const SEQ_KEY: &[u8] = b"seq";
 /// Entries one listing call examines at most when a filter rejects most of them; the page then
 /// ends early and its cursor continues from there.
 pub const MAX_SCANNED: usize = 20_000;
+
+/// Distinct tokens a site's learned filter keeps; the rarest go first (see
+/// [`Classifier::prune`]). Some 25 KiB of JSON per thousand tokens.
+pub const MAX_FILTER_TOKENS: usize = 20_000;
+
+/// Source hosts remembered per excerpt fingerprint.
+pub const MAX_EXCERPT_HOSTS: usize = 16;
 
 /// What can go wrong in the store. Messages name the path or the record.
 #[derive(Debug, thiserror::Error)]
@@ -147,6 +162,10 @@ pub struct Job {
     /// The sender's own title, excerpt and author, preferred over the page's.
     #[serde(default)]
     pub claimed: Claimed,
+    /// Distinct articles of the site the source host announced in the `fan_out` window when
+    /// this one arrived (counted before the fetch, judged after it).
+    #[serde(default)]
+    pub fan_out: usize,
 }
 
 /// When a new announcement of a live (pending, approved, spam) pair is verified again.
@@ -238,6 +257,11 @@ struct Inner {
     audit: sled::Tree,
     approved_hosts: sled::Tree,
     rules: sled::Tree,
+    excerpts: sled::Tree,
+    filters: sled::Tree,
+    /// Each site's learned filter, loaded on first use. The lock also serialises moderator
+    /// verdicts, so training follows the order in which the verdicts were stored.
+    classifiers: Mutex<HashMap<String, Arc<Classifier>>>,
     flush_requests: Option<mpsc::Sender<Waiter>>,
     flusher: Option<JoinHandle<()>>,
 }
@@ -341,7 +365,7 @@ impl Store {
             tree("audit")?,
             tree("approved_hosts")?,
         );
-        let rules = tree("rules")?;
+        let (rules, excerpts, filters) = (tree("rules")?, tree("excerpts")?, tree("filters")?);
 
         let (flush_requests, requests) = mpsc::channel::<Waiter>();
         let flush_db = db.clone();
@@ -367,6 +391,9 @@ impl Store {
                 audit,
                 approved_hosts,
                 rules,
+                excerpts,
+                filters,
+                classifiers: Mutex::new(HashMap::new()),
                 flush_requests: Some(flush_requests),
                 flusher: Some(flusher),
             }),
@@ -584,13 +611,24 @@ impl Store {
     /// A moderator's decision: sets the status (any status may follow any other, so mistakes
     /// can be undone), who decided and why, without touching a verification in progress.
     /// Returns the record before and after.
+    ///
+    /// Approving or marking spam is a verdict the site's learned filter trains on; moving away
+    /// from one untrains it, so a moderator's change of mind leaves no trace. The filter's
+    /// update follows the record's: a crash between the two loses one verdict's training, never
+    /// a status.
     pub fn set_status(
         &self,
         id: MentionId,
         status: Status,
         decided_by: &str,
     ) -> Result<(Mention, Mention), StoreError> {
-        self.change(
+        let verdict = match status {
+            Status::Spam => Some(true),
+            Status::Approved => Some(false),
+            _ => None,
+        };
+        let mut classifiers = lock(&self.inner.classifiers);
+        let (before, after) = self.change(
             id,
             |m| {
                 let now = now_ms();
@@ -599,9 +637,102 @@ impl Store {
                 m.reason = Some(format!("set to {} by {decided_by}", status.as_str()));
                 m.deleted_at_ms = (status == Status::Deleted).then_some(now);
                 m.updated_at_ms = now;
+                m.trained_as = verdict;
             },
             false,
-        )
+        )?;
+        if before.trained_as != after.trained_as {
+            let site = after.site.as_str();
+            let mut filter = match classifiers.remove(site) {
+                Some(filter) => filter,
+                None => Arc::new(self.load_classifier(site)?),
+            };
+            let model = Arc::make_mut(&mut filter);
+            if let Some(spam) = before.trained_as {
+                model.untrain(&mention_document(&before), spam);
+            }
+            if let Some(spam) = after.trained_as {
+                model.train(&mention_document(&after), spam);
+            }
+            if model.vocabulary() > MAX_FILTER_TOKENS + MAX_FILTER_TOKENS / 4 {
+                model.prune(MAX_FILTER_TOKENS);
+            }
+            self.save_classifier(site, model)?;
+            classifiers.insert(site.to_owned(), filter);
+        }
+        Ok((before, after))
+    }
+
+    /// The learned filter of `site`, as trained by its moderators' verdicts so far.
+    pub fn classifier(&self, site: &str) -> Result<Arc<Classifier>, StoreError> {
+        let mut classifiers = lock(&self.inner.classifiers);
+        if let Some(filter) = classifiers.get(site) {
+            return Ok(Arc::clone(filter));
+        }
+        let filter = Arc::new(self.load_classifier(site)?);
+        classifiers.insert(site.to_owned(), Arc::clone(&filter));
+        Ok(filter)
+    }
+
+    /// Reads `site`'s filter from the `filters` tree, or rebuilds it from the verdicts stored
+    /// on its mentions when there is none or it was written in another format.
+    fn load_classifier(&self, site: &str) -> Result<Classifier, StoreError> {
+        let inner = &*self.inner;
+        if let Some(bytes) = inner.filters.get(site.as_bytes())? {
+            match serde_json::from_slice::<Classifier>(&bytes) {
+                Ok(filter) if filter.format_version() == classifier::FORMAT_VERSION => {
+                    return Ok(filter);
+                }
+                _ => tracing::warn!(site, "retraining the learned filter from stored verdicts"),
+            }
+        }
+        let mut filter = Classifier::default();
+        for entry in inner.by_site.scan_prefix(keys::scope_prefix(site)) {
+            let (key, _) = entry?;
+            let Some(id) = keys::id_from_suffix(&key) else {
+                continue;
+            };
+            if let Some(mention) = self.get(id)?
+                && let Some(spam) = mention.trained_as
+            {
+                filter.train(&mention_document(&mention), spam);
+            }
+        }
+        filter.prune(MAX_FILTER_TOKENS);
+        self.save_classifier(site, &filter)?;
+        Ok(filter)
+    }
+
+    fn save_classifier(&self, site: &str, filter: &Classifier) -> Result<(), StoreError> {
+        let bytes = serde_json::to_vec(filter).unwrap_or_default();
+        self.inner.filters.insert(site.as_bytes(), bytes)?;
+        Ok(())
+    }
+
+    /// Notes that `host` sent `site` an excerpt whose fingerprint is `fingerprint` (see
+    /// [`crate::moderation::heuristics::excerpt_fingerprint`]) and returns how many other hosts
+    /// sent the same before. Each fingerprint remembers at most [`MAX_EXCERPT_HOSTS`] hosts,
+    /// past the top `duplicate_excerpt` tier.
+    pub fn note_excerpt(
+        &self,
+        site: &str,
+        fingerprint: &str,
+        host: &str,
+    ) -> Result<usize, StoreError> {
+        let mut others = 0;
+        self.inner
+            .excerpts
+            .fetch_and_update(keys::pair_key(site, fingerprint), |old| {
+                let mut hosts: Vec<String> = old
+                    .and_then(|bytes| serde_json::from_slice(bytes).ok())
+                    .unwrap_or_default();
+                others = hosts.iter().filter(|seen| *seen != host).count();
+                if !hosts.iter().any(|seen| seen == host) && hosts.len() < MAX_EXCERPT_HOSTS {
+                    hosts.push(host.to_owned());
+                }
+                Some(serde_json::to_vec(&hosts).unwrap_or_default())
+            })?;
+        Ok(others)
     }
 
     /// Removes a mention and every index entry of it; `None` when there was none.
@@ -1123,6 +1254,22 @@ pub fn source_host(mention: &Mention) -> Option<String> {
         .and_then(|u| u.host_str().map(str::to_ascii_lowercase))
 }
 
+/// What the learned filter reads of a stored mention: the same fields the pipeline judges.
+pub fn mention_document(mention: &Mention) -> classifier::Document<'_> {
+    classifier::Document {
+        title: mention.title.as_deref().unwrap_or_default(),
+        excerpt: mention.excerpt.as_deref().unwrap_or_default(),
+        source_url: &mention.source_key,
+        author: mention.author.as_deref(),
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 /// Records that `mention`'s article and site changed now.
 fn touch(
     changes: &TransactionalTree,
@@ -1264,6 +1411,7 @@ mod tests {
         Job {
             protocol: Some(Protocol::Pingback),
             claimed: Claimed::default(),
+            fan_out: 1,
         }
     }
 

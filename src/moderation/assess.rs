@@ -16,11 +16,12 @@ use crate::config::ModerationMode;
 use crate::extract::PageFeatures;
 use crate::model::Status;
 
-/// `fan_out` weights: (this source domain announced at least this many distinct articles of
-/// the site within [`FAN_OUT_WINDOW_MS`], the weight), strongest first. A roundup links a
-/// handful of one site's articles; a blog re-pinging its archive may reach a dozen, which
-/// only earns a look; thirty in ten minutes is a bot walking the site.
-pub const FAN_OUT_TIERS: [(usize, f64); 2] = [(30, 1.0), (10, 0.6)];
+/// `fan_out` weights: (this source host announced at least this many distinct articles of the
+/// site within [`FAN_OUT_WINDOW_MS`], the weight), strongest first. A roundup links a handful
+/// of one site's articles; thirty in ten minutes looks like a bot walking the site and is held
+/// for a look, but a blog re-pinging its archive after a migration does the same, so it is
+/// never spam on its own: with any other signal it is.
+pub const FAN_OUT_TIERS: [(usize, f64); 2] = [(30, 0.8), (10, 0.5)];
 
 /// How far back the `fan_out` count looks.
 pub const FAN_OUT_WINDOW_MS: i64 = 10 * 60 * 1000;
@@ -270,9 +271,9 @@ mod tests {
     #[test]
     fn fan_out_starts_at_ten_distinct_articles() {
         assert_eq!(fan_out_signal(9), None);
-        assert_eq!(fan_out_signal(10).map(|s| s.weight), Some(0.6));
-        assert_eq!(fan_out_signal(29).map(|s| s.weight), Some(0.6));
-        assert_eq!(fan_out_signal(30).map(|s| s.weight), Some(1.0));
+        assert_eq!(fan_out_signal(10).map(|s| s.weight), Some(0.5));
+        assert_eq!(fan_out_signal(29).map(|s| s.weight), Some(0.5));
+        assert_eq!(fan_out_signal(30).map(|s| s.weight), Some(0.8));
     }
 
     #[test]

@@ -7,6 +7,7 @@
 //! and the oldest pairs go first when the table is full.
 
 use std::collections::{HashMap, VecDeque};
+use std::hash::{BuildHasher, RandomState};
 
 use super::assess::FAN_OUT_WINDOW_MS;
 
@@ -15,19 +16,22 @@ use super::assess::FAN_OUT_WINDOW_MS;
 pub const MAX_TARGETS_PER_HOST: usize = 64;
 
 /// (site, source host) pairs remembered. Beyond it the least recently seen is forgotten, which
-/// only makes the signal miss a host that a flood of other hosts pushed out.
+/// only makes the signal miss a host that a flood of other hosts pushed out. With targets kept
+/// as 8-byte hashes, the table stays under about 60 MB even when full.
 pub const MAX_HOSTS: usize = 50_000;
 
 /// Recent announcements per (site, source host).
 #[derive(Debug, Default)]
 pub struct FanOut {
     hosts: HashMap<(String, String), Recent>,
+    /// Hashes target keys; per process, so a sender cannot aim for collisions.
+    hasher: RandomState,
 }
 
 #[derive(Debug, Default)]
 struct Recent {
-    /// (time in ms, target key), oldest first, one entry per target.
-    targets: VecDeque<(i64, String)>,
+    /// (time in ms, hash of the target key), oldest first, one entry per target.
+    targets: VecDeque<(i64, u64)>,
     last_seen_ms: i64,
 }
 
@@ -36,6 +40,7 @@ impl FanOut {
     /// targets of the site it announced within the window, this one included.
     pub fn note(&mut self, site: &str, host: &str, target: &str, now_ms: i64) -> usize {
         let key = (site.to_owned(), host.to_ascii_lowercase());
+        let target = self.hasher.hash_one(target);
         if !self.hosts.contains_key(&key) && self.hosts.len() >= MAX_HOSTS {
             self.forget_oldest(now_ms);
         }
@@ -44,8 +49,8 @@ impl FanOut {
         let since = now_ms.saturating_sub(FAN_OUT_WINDOW_MS);
         recent
             .targets
-            .retain(|(at, seen)| *at > since && seen != target);
-        recent.targets.push_back((now_ms, target.to_owned()));
+            .retain(|(at, seen)| *at > since && *seen != target);
+        recent.targets.push_back((now_ms, target));
         while recent.targets.len() > MAX_TARGETS_PER_HOST {
             recent.targets.pop_front();
         }

@@ -195,6 +195,13 @@ pub fn fault_for(rejection: &Rejection) -> Fault {
             "The source URL does not contain a link to the target URL, and so cannot be used as a source.",
         ),
         Rejection::Denied => (FAULT_ACCESS_DENIED, "Access denied."),
+        Rejection::RateLimited { retry_after_secs } => {
+            // 49 is the spec's "access denied"; the message says it is temporary.
+            return Fault {
+                code: FAULT_ACCESS_DENIED,
+                message: format!("Too many pingbacks; try again in {retry_after_secs} seconds."),
+            };
+        }
         Rejection::Internal => (
             FAULT_GENERIC,
             "The pingback could not be stored; try again later.",
@@ -391,6 +398,12 @@ mod tests {
             (Rejection::SourceUnreachable, 16),
             (Rejection::NoLinkToTarget, 17),
             (Rejection::Denied, 49),
+            (
+                Rejection::RateLimited {
+                    retry_after_secs: 2,
+                },
+                49,
+            ),
             (Rejection::Internal, 0),
         ];
         for (rejection, code) in table {

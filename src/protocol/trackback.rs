@@ -173,6 +173,7 @@ pub fn message_for(rejection: &Rejection) -> &'static str {
         Rejection::SourceUnreachable => "The url could not be fetched.",
         Rejection::NoLinkToTarget => "The page at url does not link to this article.",
         Rejection::Denied => "Access denied.",
+        Rejection::RateLimited { .. } => "Too many pings; try again later.",
         Rejection::Internal => "The ping could not be stored; try again later.",
     }
 }
@@ -433,6 +434,12 @@ mod tests {
                 "The page at url does not link to this article.",
             ),
             (Rejection::Denied, "Access denied."),
+            (
+                Rejection::RateLimited {
+                    retry_after_secs: 1,
+                },
+                "Too many pings; try again later.",
+            ),
             (
                 Rejection::Internal,
                 "The ping could not be stored; try again later.",

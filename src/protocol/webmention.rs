@@ -96,6 +96,7 @@ pub fn refusal(rejection: &Rejection) -> (u16, &'static str) {
         Rejection::SourceUnreachable => (400, "source could not be fetched"),
         Rejection::NoLinkToTarget => (400, "source does not link to target"),
         Rejection::Denied => (400, "this source is not accepted here"),
+        Rejection::RateLimited { .. } => (429, "too many webmentions; try again later"),
         Rejection::Internal => (500, "the webmention could not be stored; try again later"),
     }
 }
@@ -292,6 +293,13 @@ mod tests {
                 "source does not link to target",
             ),
             (Rejection::Denied, 400, "this source is not accepted here"),
+            (
+                Rejection::RateLimited {
+                    retry_after_secs: 3,
+                },
+                429,
+                "too many webmentions; try again later",
+            ),
             (
                 Rejection::Internal,
                 500,

@@ -1,4 +1,5 @@
-//! Errors of the JSON side (listing, later admin) and how they become responses, in one place.
+//! Errors of the JSON side and how they become responses, plus the `Retry-After` every receiving
+//! endpoint adds to a rate-limited answer, in one place.
 
 use axum::Json;
 use axum::http::StatusCode;
@@ -54,4 +55,18 @@ impl From<crate::store::StoreError> for ApiError {
         tracing::error!(error = %error, "storage failed while answering a request");
         Self::Internal
     }
+}
+
+/// Adds `Retry-After` (seconds) to the answer of a rate-limited announcement.
+pub(crate) fn with_retry_after(
+    mut response: Response,
+    rejection: &crate::protocol::Rejection,
+) -> Response {
+    if let crate::protocol::Rejection::RateLimited { retry_after_secs } = rejection {
+        response.headers_mut().insert(
+            axum::http::header::RETRY_AFTER,
+            axum::http::HeaderValue::from(*retry_after_secs),
+        );
+    }
+    response
 }

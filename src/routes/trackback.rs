@@ -1,19 +1,21 @@
 //! `POST /trackback?target=URL`: TrackBack 1.2. Decode the form in its charset → the shared
-//! pipeline → `<response><error>0|1</error>…</response>`, always HTTP 200 as senders expect.
+//! pipeline → `<response><error>0|1</error>…</response>`, HTTP 200 as senders expect, except
+//! 429 (with the same error document) when a rate limit refuses the ping.
 
 use std::net::SocketAddr;
 
 use axum::body::Bytes;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{ConnectInfo, Query, State};
-use axum::http::{HeaderMap, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
 use crate::extract::plain_text;
 use crate::model::{Claimed, Protocol};
-use crate::protocol::PingRequest;
 use crate::protocol::trackback::{self, MAX_BLOG_NAME_CHARS, MAX_EXCERPT_CHARS, MAX_TITLE_CHARS};
+use crate::protocol::{PingRequest, Rejection};
+use crate::routes::error::with_retry_after;
 use crate::state::AppState;
 
 #[derive(Debug, Deserialize)]
@@ -63,6 +65,13 @@ pub(crate) async fn receive_trackback(
     };
     match state.receiver.receive(request).await {
         Ok(_) => xml(trackback::success_body()),
+        // A rate-limited ping answers 429 with Retry-After, and the usual error document for
+        // senders that only read the body.
+        Err(rejection @ Rejection::RateLimited { .. }) => {
+            let mut response = xml(trackback::error_body(trackback::message_for(&rejection)));
+            *response.status_mut() = StatusCode::TOO_MANY_REQUESTS;
+            with_retry_after(response, &rejection)
+        }
         Err(rejection) => xml(trackback::error_body(trackback::message_for(&rejection))),
     }
 }

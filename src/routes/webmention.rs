@@ -16,6 +16,7 @@ use crate::model::{Claimed, Protocol, Status};
 use crate::protocol::PingRequest;
 use crate::protocol::webmention;
 use crate::routes::ApiError;
+use crate::routes::error::with_retry_after;
 use crate::state::AppState;
 
 pub(crate) async fn receive_webmention(
@@ -50,10 +51,11 @@ pub(crate) async fn receive_webmention(
         }
         Err(rejection) => {
             let (status, reason) = webmention::refusal(&rejection);
-            plain(
+            let response = plain(
                 StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST),
                 reason,
-            )
+            );
+            with_retry_after(response, &rejection)
         }
     }
 }

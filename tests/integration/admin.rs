@@ -22,6 +22,8 @@ async fn start() -> TestServer {
             moderation: ModerationMode::Auto,
             token: Some("other-token-0123456789".to_owned()),
             aliases: linkback::alias::AliasRules::default(),
+            language: None,
+            languages: Default::default(),
         });
     })
     .await
