@@ -1427,6 +1427,123 @@ mod tests {
         }
     }
 
+    /// Stores `count` verified mentions of `site`'s articles titled `words N`, and returns ids.
+    fn verified(store: &Store, words: &str, count: usize) -> Vec<MentionId> {
+        (0..count)
+            .map(|i| {
+                let source = format!("http://{}.example/{i}", words.replace(' ', "-"));
+                let id = reserve(store, &new_mention(&source, "http://blog.example/post/"))
+                    .expect("reserve")
+                    .id();
+                store
+                    .finish(id, |m| {
+                        m.status = Status::Pending;
+                        m.title = Some(format!("{words} {i}"));
+                        m.excerpt = Some(words.to_owned());
+                    })
+                    .expect("verify");
+                id
+            })
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn verdicts_train_the_sites_filter_which_survives_reopening() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let per_class = usize::try_from(classifier::MIN_PER_CLASS).expect("small");
+        let (spam, ham) = {
+            let store = Store::open(dir.path(), DEFAULT_CACHE_BYTES).expect("open");
+            let spam = verified(&store, "cheap pills", per_class);
+            let ham = verified(&store, "garden notes", per_class);
+            assert_eq!(store.classifier("blog").expect("filter").verdicts(), (0, 0));
+            for id in &spam {
+                let (_, after) = store.set_status(*id, Status::Spam, "admin").expect("set");
+                assert_eq!(after.trained_as, Some(true));
+            }
+            for id in &ham {
+                store
+                    .set_status(*id, Status::Approved, "admin")
+                    .expect("set");
+            }
+            // The same verdict again trains nothing more.
+            store
+                .set_status(ham[0], Status::Approved, "admin")
+                .expect("set");
+            let filter = store.classifier("blog").expect("filter");
+            assert_eq!(
+                filter.verdicts(),
+                (classifier::MIN_PER_CLASS, classifier::MIN_PER_CLASS)
+            );
+            assert!(filter.is_ready());
+            assert_eq!(
+                store.classifier("other").expect("filter").verdicts(),
+                (0, 0)
+            );
+            store.durable().await.expect("flush");
+            (spam, ham)
+        };
+        let store = Store::open(dir.path(), DEFAULT_CACHE_BYTES).expect("reopen");
+        let filter = store.classifier("blog").expect("filter");
+        assert_eq!(
+            filter.verdicts(),
+            (classifier::MIN_PER_CLASS, classifier::MIN_PER_CLASS)
+        );
+        let pills = classifier::Document {
+            title: "cheap pills",
+            source_url: "http://cheap-pills.example/new",
+            ..classifier::Document::default()
+        };
+        assert!(filter.score(&pills).spam_probability > 0.9);
+
+        // A change of mind: spam → approved moves the verdict; pending forgets it.
+        store
+            .set_status(spam[0], Status::Approved, "admin")
+            .expect("set");
+        store
+            .set_status(ham[0], Status::Pending, "admin")
+            .expect("set");
+        let filter = store.classifier("blog").expect("filter");
+        assert_eq!(
+            filter.verdicts(),
+            (classifier::MIN_PER_CLASS - 1, classifier::MIN_PER_CLASS)
+        );
+        assert_eq!(
+            store.get(ham[0]).expect("get").expect("ham").trained_as,
+            None
+        );
+    }
+
+    #[test]
+    fn a_lost_filter_is_rebuilt_from_the_verdicts_on_the_mentions() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(dir.path(), DEFAULT_CACHE_BYTES).expect("open");
+        let spam = verified(&store, "cheap pills", 3);
+        for id in &spam {
+            store.set_status(*id, Status::Spam, "admin").expect("set");
+        }
+        store.inner.filters.clear().expect("clear");
+        lock(&store.inner.classifiers).clear();
+        assert_eq!(store.classifier("blog").expect("filter").verdicts(), (3, 0));
+    }
+
+    #[test]
+    fn excerpts_remember_which_hosts_sent_them() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(dir.path(), DEFAULT_CACHE_BYTES).expect("open");
+        let seen =
+            |site: &str, host: &str| store.note_excerpt(site, "same words", host).expect("note");
+        assert_eq!(seen("blog", "a.example"), 0);
+        assert_eq!(seen("blog", "a.example"), 0, "the same host again");
+        assert_eq!(seen("blog", "b.example"), 1);
+        assert_eq!(seen("blog", "c.example"), 2);
+        assert_eq!(seen("blog", "a.example"), 2, "others than itself");
+        assert_eq!(seen("other", "d.example"), 0, "per site");
+        for i in 0..40 {
+            seen("blog", &format!("h{i}.example"));
+        }
+        assert_eq!(seen("blog", "last.example"), MAX_EXCERPT_HOSTS, "bounded");
+    }
+
     #[tokio::test]
     async fn reserve_verify_list_and_survive_reopen() {
         let dir = tempfile::tempdir().expect("tempdir");
