@@ -699,6 +699,19 @@ mod tests {
                 "[[sites]]\nname = \"a\"\ntargets = [\"http://x/\"]\naliases = { strip_query = [\"*\"] }",
                 "sites[0].aliases.strip_query[0]",
             ),
+            ("[limits]\nsender_burst = 0", "limits.sender_burst"),
+            (
+                "[limits]\ntarget_per_minute = 0",
+                "limits.target_per_minute",
+            ),
+            (
+                "[[sites]]\nname = \"a\"\ntargets = [\"http://x/\"]\nlanguage = \"english\"",
+                "sites[0].language",
+            ),
+            (
+                "[[sites]]\nname = \"a\"\ntargets = [\"http://x/\"]\nlanguages = { \"http://x/fr/\" = \"1\" }",
+                "sites[0].languages.\"http://x/fr/\"",
+            ),
         ] {
             let config = Config::parse(text).expect(text);
             let err = config.validate().expect_err(text).to_string();
@@ -711,6 +724,36 @@ mod tests {
             "[[sites]]\nname = \"a\"\ntargets = [\"http://x/\"]\nmoderation = \"sometimes\"",
         );
         assert!(wrong_type.expect_err("bad enum").contains("sometimes"));
+    }
+
+    #[test]
+    fn an_articles_language_comes_from_the_longest_prefix_else_the_site() {
+        let config = Config::parse(
+            "[[sites]]\nname = \"blog\"\ntargets = [\"https://example.com/\"]\nlanguage = \"en\"\n\
+             languages = { \"https://example.com/fr/\" = \"fr\", \"https://example.com/fr/ca/\" = \"fr-CA\" }",
+        )
+        .expect("parses");
+        config.validate().expect("valid");
+        let site = &config.sites[0];
+        let language = |url: &str| {
+            site.article_language(&Url::parse(url).expect("url"))
+                .map(str::to_owned)
+        };
+        assert_eq!(language("https://example.com/post/").as_deref(), Some("en"));
+        assert_eq!(
+            language("https://example.com/fr/billet/").as_deref(),
+            Some("fr")
+        );
+        assert_eq!(
+            language("https://example.com/fr/ca/x/").as_deref(),
+            Some("fr-CA")
+        );
+        let silent = Config::parse("[[sites]]\nname = \"b\"\ntargets = [\"https://x.example/\"]")
+            .expect("parses");
+        assert_eq!(
+            silent.sites[0].article_language(&Url::parse("https://x.example/a").expect("url")),
+            None
+        );
     }
 
     #[test]
