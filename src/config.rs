@@ -105,6 +105,9 @@ pub struct Config {
     pub admin: AdminConfig,
     /// Rate limits on incoming announcements.
     pub limits: LimitsConfig,
+    /// Addresses of reverse proxies in front of the service (CIDR ranges). A request from one
+    /// of them is attributed to the client address it reports in `X-Forwarded-For`.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 impl Default for Config {
@@ -119,6 +122,7 @@ impl Default for Config {
             trackback: TrackbackConfig::default(),
             admin: AdminConfig::default(),
             limits: LimitsConfig::default(),
+            trusted_proxies: Vec::new(),
         }
     }
 }

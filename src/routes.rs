@@ -5,6 +5,7 @@ mod admin;
 mod auth;
 mod error;
 mod listing;
+mod sender;
 pub(crate) mod render;
 pub(crate) mod site;
 mod trackback;

@@ -2,11 +2,9 @@
 //! pipeline → `<response><error>0|1</error>…</response>`, HTTP 200 as senders expect, except
 //! 429 (with the same error document) when a rate limit refuses the ping.
 
-use std::net::SocketAddr;
-
 use axum::body::Bytes;
 use axum::extract::rejection::QueryRejection;
-use axum::extract::{ConnectInfo, Query, State};
+use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
@@ -16,6 +14,7 @@ use crate::model::{Claimed, Protocol};
 use crate::protocol::trackback::{self, MAX_BLOG_NAME_CHARS, MAX_EXCERPT_CHARS, MAX_TITLE_CHARS};
 use crate::protocol::{PingRequest, Rejection};
 use crate::routes::error::with_retry_after;
+use crate::routes::sender::Sender;
 use crate::state::AppState;
 
 #[derive(Debug, Deserialize)]
@@ -25,7 +24,7 @@ pub(crate) struct TrackbackQuery {
 
 pub(crate) async fn receive_trackback(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Sender(sender): Sender,
     query: Result<Query<TrackbackQuery>, QueryRejection>,
     headers: HeaderMap,
     body: Bytes,
@@ -56,7 +55,7 @@ pub(crate) async fn receive_trackback(
         protocol: Protocol::Trackback,
         source: ping.url,
         target,
-        sender_ip: Some(peer.ip()),
+        sender_ip: Some(sender),
         claimed: Claimed {
             title: text(ping.title, MAX_TITLE_CHARS),
             excerpt: text(ping.excerpt, MAX_EXCERPT_CHARS),

@@ -5,10 +5,8 @@
 //! The issue asked for 202 with a `Location`; the Recommendation (§3.2) says a receiver that
 //! offers a status URL MUST answer 201 with it, and 202 only without one, so we answer 201.
 
-use std::net::SocketAddr;
-
 use axum::body::Bytes;
-use axum::extract::{ConnectInfo, Path, State};
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
@@ -17,11 +15,12 @@ use crate::protocol::PingRequest;
 use crate::protocol::webmention;
 use crate::routes::ApiError;
 use crate::routes::error::with_retry_after;
+use crate::routes::sender::Sender;
 use crate::state::AppState;
 
 pub(crate) async fn receive_webmention(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Sender(sender): Sender,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
@@ -36,7 +35,7 @@ pub(crate) async fn receive_webmention(
         protocol: Protocol::Webmention,
         source: request.source,
         target: request.target,
-        sender_ip: Some(peer.ip()),
+        sender_ip: Some(sender),
         claimed: Claimed::default(),
     };
     match state.receiver.receive(request).await {

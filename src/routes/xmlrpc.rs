@@ -2,10 +2,10 @@
 //! is HTTP 200 with a well-formed methodResponse; only the body limit (413) and the method (405)
 //! are answered at the HTTP level.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 
 use axum::body::Bytes;
-use axum::extract::{ConnectInfo, State};
+use axum::extract::State;
 use axum::http::header;
 use axum::response::IntoResponse;
 
@@ -13,6 +13,7 @@ use crate::canonical::canonicalize;
 use crate::model::{Claimed, Protocol, Status};
 use crate::protocol::pingback::{self, Call};
 use crate::protocol::{Accepted, PingRequest, Rejection};
+use crate::routes::sender::Sender;
 use crate::state::AppState;
 use crate::store::PageRequest;
 use crate::xmlrpc::{self, Fault, MethodResponse, Value};
@@ -22,7 +23,7 @@ const MAX_LISTED_PINGBACKS: usize = 1000;
 
 pub(crate) async fn handle_xmlrpc(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Sender(sender): Sender,
     body: Bytes,
 ) -> impl IntoResponse {
     let response = match xmlrpc::decode_call(&body) {
@@ -40,7 +41,7 @@ pub(crate) async fn handle_xmlrpc(
                     let state = &state;
                     async move {
                         match entry {
-                            Ok(call) => execute(state, call, peer.ip()).await,
+                            Ok(call) => execute(state, call, sender).await,
                             Err(fault) => Err(fault),
                         }
                     }
@@ -48,7 +49,7 @@ pub(crate) async fn handle_xmlrpc(
                 .await;
                 MethodResponse::Success(pingback::multicall_result(results))
             }
-            Ok(call) => match execute(&state, call, peer.ip()).await {
+            Ok(call) => match execute(&state, call, sender).await {
                 Ok(value) => MethodResponse::Success(value),
                 Err(fault) => MethodResponse::Fault(fault),
             },

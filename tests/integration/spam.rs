@@ -171,6 +171,27 @@ async fn each_signal_decides_and_is_stored_with_the_mention() {
     )
     .await;
 
+    for (place, markup) in [
+        (
+            "sidebar",
+            format!("<aside class=\"widget\">Blogroll: {link}</aside>"),
+        ),
+        ("nav", format!("<nav>{link}</nav>")),
+    ] {
+        let source = format!("http://c4.example.org/{place}/");
+        serve_and_ping(
+            &server,
+            &source,
+            &target,
+            "en",
+            &format!("<title>{place}</title><main><p>{prose}</p></main>{markup}"),
+        )
+        .await;
+        let view = admin_view(&server, &source).await;
+        assert_eq!(view["status"], "pending", "{view}");
+        assert_eq!(signal_names(&view), [format!("link_in_{place}")], "{view}");
+    }
+
     let view = admin_view(&server, clean).await;
     assert_eq!(view["status"], "approved", "{view}");
     assert_eq!(view["score"], 0.0, "{view}");
@@ -567,5 +588,95 @@ async fn by_default_one_sender_bursts_three_hundred_pings_before_throttling() {
     }
     assert!(accepted >= 300, "{accepted} accepted");
     assert!(first_refusal.is_some_and(|i| i >= 300), "{first_refusal:?}");
+    server.stop().await;
+}
+
+/// `pingback.ping` sent through a proxy that reports `client` in `X-Forwarded-For`: the fault
+/// code, or 0 for success.
+async fn ping_via_proxy(server: &TestServer, client: &str, source: &str, target: &str) -> i32 {
+    use linkback::xmlrpc::{self, MethodCall, MethodResponse, Value};
+    let call = MethodCall {
+        method_name: "pingback.ping".to_owned(),
+        params: vec![
+            Value::String(source.to_owned()),
+            Value::String(target.to_owned()),
+        ],
+    };
+    let response = server
+        .client()
+        .post(format!("{}/xmlrpc", server.base))
+        .header("Content-Type", "text/xml")
+        .header("X-Forwarded-For", format!("192.0.2.200, {client}"))
+        .body(xmlrpc::encode_call(&call))
+        .send()
+        .await
+        .expect("request");
+    let body = response.bytes().await.expect("body");
+    match xmlrpc::decode_response(&body).expect("methodResponse") {
+        MethodResponse::Success(_) => 0,
+        MethodResponse::Fault(fault) => fault.code,
+    }
+}
+
+#[tokio::test]
+async fn behind_a_trusted_proxy_each_client_is_its_own_sender() {
+    let server = start(|config| {
+        config.trusted_proxies = vec!["127.0.0.1/32".parse().expect("net")];
+        config.limits.sender_burst = 2;
+        config.limits.sender_per_minute = 1;
+    })
+    .await;
+    let page = |target: &str| OriginPage::html(&format!("<p>Read <a href=\"{target}\">it</a></p>"));
+    let mut codes = Vec::new();
+    for (i, client) in [
+        "198.51.100.7",
+        "198.51.100.7",
+        "198.51.100.7",
+        "203.0.113.5",
+    ]
+    .iter()
+    .enumerate()
+    {
+        let source = format!("http://c{i}.example.org/proxied/");
+        let target = format!("{ARTICLES}proxied-{i}/");
+        server.origin.put(&source, page(&target));
+        codes.push(ping_via_proxy(&server, client, &source, &target).await);
+    }
+    assert_eq!(
+        codes,
+        [0, 0, 49, 0],
+        "the third from one client is throttled, not the other's"
+    );
+    let view = admin_view(&server, "http://c0.example.org/proxied/").await;
+    assert_eq!(
+        signal_weight(&view, "sender_not_source_host"),
+        Some(0.3),
+        "a public client far from the source host's address: {view}"
+    );
+    server.stop().await;
+
+    // Without trusted proxies the header means nothing: everyone is 127.0.0.1.
+    let server = start(|config| {
+        config.limits.sender_burst = 2;
+        config.limits.sender_per_minute = 1;
+    })
+    .await;
+    let mut codes = Vec::new();
+    for (i, client) in ["198.51.100.7", "203.0.113.5", "203.0.113.6"]
+        .iter()
+        .enumerate()
+    {
+        let source = format!("http://c{i}.example.org/direct/");
+        let target = format!("{ARTICLES}direct-{i}/");
+        server.origin.put(&source, page(&target));
+        codes.push(ping_via_proxy(&server, client, &source, &target).await);
+    }
+    assert_eq!(codes, [0, 0, 49]);
+    let view = admin_view(&server, "http://c0.example.org/direct/").await;
+    assert_eq!(
+        signal_weight(&view, "sender_not_source_host"),
+        None,
+        "{view}"
+    );
     server.stop().await;
 }
