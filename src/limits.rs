@@ -159,9 +159,9 @@ mod tests {
 
     use super::*;
 
-    fn limits(config: LimitsConfig) -> (RateLimits<FakeRelativeClock>, FakeRelativeClock) {
+    fn limits(config: &LimitsConfig) -> (RateLimits<FakeRelativeClock>, FakeRelativeClock) {
         let clock = FakeRelativeClock::default();
-        (RateLimits::with_clock(&config, clock.clone()), clock)
+        (RateLimits::with_clock(config, clock.clone()), clock)
     }
 
     fn ip(text: &str) -> Option<IpAddr> {
@@ -170,7 +170,7 @@ mod tests {
 
     #[test]
     fn one_sender_bursts_three_hundred_by_default_then_waits_for_the_rate() {
-        let (limits, clock) = limits(LimitsConfig::default());
+        let (limits, clock) = limits(&LimitsConfig::default());
         let sender = ip("198.51.100.7");
         for i in 0..300 {
             // An archive re-ping: many sources on the sender's own host, many targets.
@@ -206,7 +206,7 @@ mod tests {
             target_burst: 3,
             ..LimitsConfig::default()
         };
-        let (limits, _clock) = limits(config);
+        let (limits, _clock) = limits(&config);
         assert!(limits.check(ip("192.0.2.1"), "Spam.example", "/a").is_ok());
         assert!(limits.check(ip("192.0.2.2"), "spam.example", "/b").is_ok());
         let refused = limits
@@ -228,7 +228,7 @@ mod tests {
             sender_burst: 2,
             ..LimitsConfig::default()
         };
-        let (limits, _clock) = limits(config);
+        let (limits, _clock) = limits(&config);
         assert!(
             limits
                 .check(ip("2001:db8:1:2::1"), "a.example", "/1")
@@ -258,7 +258,7 @@ mod tests {
 
     #[test]
     fn idle_keys_are_pruned() {
-        let (limits, clock) = limits(LimitsConfig::default());
+        let (limits, clock) = limits(&LimitsConfig::default());
         for i in 0..100 {
             let sender = ip(&format!("203.0.113.{i}"));
             limits

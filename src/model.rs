@@ -146,8 +146,9 @@ pub struct Mention {
     /// When it became visible (approved), Unix milliseconds.
     #[serde(default)]
     pub listed_at_ms: Option<i64>,
-    /// Who set the status when a person did (`admin`, `site:NAME`); `None` when the
-    /// pipeline's policy did.
+    /// Who or what set the status: a person (`admin`, `site:NAME`), a rule (`rule:N`) or the
+    /// automatic verdict ([`AUTOMATIC`]); `None` before any decision (and for records written
+    /// before this was kept, where the pipeline decided).
     #[serde(default)]
     pub decided_by: Option<String>,
     /// The address the announcement came from.
@@ -163,6 +164,19 @@ pub struct Mention {
     /// `Some(false)`: not spam), so that a moderator's change of mind untrains exactly it.
     #[serde(default)]
     pub trained_as: Option<bool>,
+}
+
+/// [`Mention::decided_by`] of a status the spam checks and the site's mode decided.
+pub const AUTOMATIC: &str = "auto";
+
+impl Mention {
+    /// Whether a person (a moderator) set the current status, as opposed to the pipeline or a
+    /// rule; the pipeline never overrides a person.
+    pub fn decided_by_person(&self) -> bool {
+        self.decided_by
+            .as_deref()
+            .is_some_and(|by| by != AUTOMATIC && !by.starts_with("rule:"))
+    }
 }
 
 /// What a sender says about its own page (TrackBack's `title`, `excerpt`, `blog_name`), already

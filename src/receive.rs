@@ -7,7 +7,7 @@
 //!
 //! Before anything is stored: the rate limits ([`crate::limits`]), the source host's fan-out
 //! count and the block and mute rules. After the fetch, every spam signal is gathered and
-//! judged in one place ([`Receiver::judge`], through [`crate::moderation::assess`]); the score,
+//! judged in one place (`Receiver::judge`, through [`crate::moderation::assess`]); the score,
 //! the signals and the reason are stored with the mention.
 //!
 //! The protocols differ only in [`Handling`]: how long the sender waits, when a repeated
@@ -29,7 +29,7 @@ use crate::config::{Config, ModerationMode};
 use crate::extract::{self, Document, Extraction, Found, LinkRule, PageFeatures};
 use crate::fetch::{FetchError, Fetcher};
 use crate::limits::RateLimits;
-use crate::model::{Claimed, Mention, MentionId, Protocol, Status, now_ms};
+use crate::model::{AUTOMATIC, Claimed, Mention, MentionId, Protocol, Status, now_ms};
 use crate::moderation::assess::{self, Assessment, Evidence};
 use crate::moderation::fan_out::FanOut;
 use crate::moderation::heuristics::excerpt_fingerprint;
@@ -138,7 +138,7 @@ enum Judgement {
 struct Decided {
     status: Status,
     reason: Option<String>,
-    /// `rule:N` when a rule decided; `None` for the automatic verdict.
+    /// `rule:N` when a rule decided, [`AUTOMATIC`] for the automatic verdict.
     decided_by: Option<String>,
     /// The spam signals; `None` when none ran (muted by a rule).
     assessment: Option<Assessment>,
@@ -578,7 +578,7 @@ impl Receiver {
                         .reason
                         .or_else(|| Some(format!("allowed by rule {rule}"))),
                     status: verdict.status,
-                    decided_by: None,
+                    decided_by: Some(format!("rule:{rule}")),
                     assessment: Some(assessment),
                 }
             }
@@ -587,7 +587,7 @@ impl Receiver {
                 Decided {
                     status: verdict.status,
                     reason: verdict.reason,
-                    decided_by: None,
+                    decided_by: Some(AUTOMATIC.to_owned()),
                     assessment: Some(assessment),
                 }
             }
@@ -744,10 +744,7 @@ fn apply_success(mention: &mut Mention, found: &Found, claimed: &Claimed, decide
     if let Some(author) = author {
         mention.author = Some(author.to_owned());
     }
-    let person_decided = mention
-        .decided_by
-        .as_deref()
-        .is_some_and(|by| !by.starts_with("rule:"));
+    let person_decided = mention.decided_by_person();
     let take_decision = match mention.status {
         Status::Queued | Status::Deleted => true,
         Status::Rejected => !person_decided,
@@ -1014,7 +1011,7 @@ mod tests {
         Decided {
             status,
             reason: Some(format!("judged {}", status.as_str())),
-            decided_by: None,
+            decided_by: Some(AUTOMATIC.to_owned()),
             assessment: Some(Assessment {
                 score: 0.25,
                 signals: vec![crate::moderation::Signal {
@@ -1049,7 +1046,7 @@ mod tests {
         ];
         for (before, by_person, verdict, after) in table {
             let mut m = mention(before);
-            m.decided_by = by_person.then(|| "admin".to_owned());
+            m.decided_by = Some(if by_person { "admin" } else { AUTOMATIC }.to_owned());
             apply_success(&mut m, &found, &Claimed::default(), &decided(verdict));
             assert_eq!(m.status, after, "{before:?} person={by_person} {verdict:?}");
             assert_eq!(m.score, Some(0.25), "the assessment is always refreshed");
@@ -1057,6 +1054,7 @@ mod tests {
             assert_eq!(m.title.as_deref(), Some("Page"));
             if before != after {
                 assert_eq!(m.reason, Some(format!("judged {}", after.as_str())));
+                assert_eq!(m.decided_by.as_deref(), Some(AUTOMATIC));
             }
         }
     }

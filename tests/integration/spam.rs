@@ -194,6 +194,7 @@ async fn each_signal_decides_and_is_stored_with_the_mention() {
 
     let view = admin_view(&server, clean).await;
     assert_eq!(view["status"], "approved", "{view}");
+    assert_eq!(view["decided_by"], "auto", "{view}");
     assert_eq!(view["score"], 0.0, "{view}");
     assert_eq!(view["signals"], serde_json::json!([]), "{view}");
 
@@ -397,9 +398,10 @@ async fn the_filter_learns_from_moderator_verdicts() {
     )
     .await;
     let view = admin_view(&server, hammy).await;
-    assert!(
-        signal_weight(&view, "classifier").expect("speaks") < -0.5,
-        "{view}"
+    assert_eq!(
+        signal_weight(&view, "classifier"),
+        Some(0.0),
+        "ham evidence never subtracts: {view}"
     );
     assert_eq!(view["status"], "approved", "{view}");
 
