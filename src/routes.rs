@@ -2,11 +2,13 @@
 //! in one place so that no handler can forget one.
 
 mod admin;
+mod admin_page;
 mod auth;
 mod error;
 mod listing;
-mod sender;
 pub(crate) mod render;
+mod sender;
+mod session;
 pub(crate) mod site;
 mod trackback;
 mod webmention;
@@ -73,7 +75,7 @@ fn admin_api() -> Router<AppState> {
         .layer(DefaultBodyLimit::max(MAX_ADMIN_BODY_BYTES))
 }
 
-/// Largest admin request body: a bulk request of 500 ids.
+/// Largest admin request body: a bulk request of 500 ids (the API's JSON, the page's form).
 const MAX_ADMIN_BODY_BYTES: usize = 32 * 1024;
 
 /// Builds the service's router over `state`.
@@ -95,6 +97,7 @@ pub fn router(state: AppState) -> Router {
         .merge(public_reads())
         .merge(owner_routes())
         .nest("/admin/api", admin_api())
+        .merge(admin_page::routes())
         .route("/healthz", get(|| async { "ok\n" }))
         .layer(
             TraceLayer::new_for_http().make_span_with(|request: &Request| {

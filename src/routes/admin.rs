@@ -159,8 +159,9 @@ fn parse_id(text: &str) -> Result<MentionId, ApiError> {
         .map_err(|_| ApiError::NotFound("no such mention".to_owned()))
 }
 
-/// Checks the actor may act on `id`, sets its status and audits it.
-async fn apply(
+/// Checks the actor may act on `id`, sets its status and audits it. The admin page acts
+/// through this too, so both sides leave the same audit entries.
+pub(crate) async fn apply(
     state: &AppState,
     actor: auth::Actor<'_>,
     id: MentionId,
@@ -333,13 +334,26 @@ pub(crate) async fn add_rule(
     };
     let value = rules::normalize(new.kind, &new.value)
         .map_err(|e| ApiError::BadRequest(format!("value: {e}")))?;
-    let store = state.receiver.store();
-    let rule = store.add_rule(Rule {
+    let rule = create_rule(&state, actor, site, new.kind, value, new.action).await?;
+    Ok((StatusCode::CREATED, Json(rule)).into_response())
+}
+
+/// Stores a rule (its value already normalised) made by `actor` and audits it. The caller has
+/// checked that the actor owns rules of `site`.
+async fn create_rule(
+    state: &AppState,
+    actor: auth::Actor<'_>,
+    site: Option<String>,
+    kind: RuleKind,
+    value: String,
+    action: RuleAction,
+) -> Result<Rule, ApiError> {
+    let rule = state.receiver.store().add_rule(Rule {
         id: 0,
         site: site.clone(),
-        kind: new.kind,
+        kind,
         value,
-        action: new.action,
+        action,
         created_by: actor.name(),
         created_at_ms: now_ms(),
     })?;
@@ -347,8 +361,57 @@ pub(crate) async fn add_rule(
         rule_id: Some(rule.id),
         ..audit_entry(actor, "add_rule", site.as_deref().unwrap_or_default())
     };
-    record(&state, &entry).await?;
-    Ok((StatusCode::CREATED, Json(rule)).into_response())
+    record(state, &entry).await?;
+    Ok(rule)
+}
+
+/// "Block domain": a `block` rule of the mention's site for the host of its source (a `domain`
+/// rule, which covers the host's subdomains too, or an `ip` rule when the host is an address),
+/// then the mention marked spam; both audited. The host, not its registrable domain, so that
+/// blocking one blog on a shared host leaves its neighbours alone. An identical block rule is
+/// not added twice. Returns the mention after, and the rule when one was added.
+pub(crate) async fn block_source_host(
+    state: &AppState,
+    actor: auth::Actor<'_>,
+    id: MentionId,
+) -> Result<(Mention, Option<Rule>), ApiError> {
+    let store = state.receiver.store();
+    let current = store
+        .get(id)?
+        .ok_or_else(|| ApiError::NotFound("no such mention".to_owned()))?;
+    if !actor.covers(&current.site) {
+        return Err(ApiError::Forbidden);
+    }
+    let (kind, value) = source_block(&current).ok_or_else(|| {
+        ApiError::BadRequest("the mention's source has no host to block".to_owned())
+    })?;
+    let exists = store.rules()?.iter().any(|r| {
+        r.site.as_deref() == Some(current.site.as_str())
+            && r.kind == kind
+            && r.value == value
+            && r.action == RuleAction::Block
+    });
+    let rule = if exists {
+        None
+    } else {
+        let site = Some(current.site.clone());
+        Some(create_rule(state, actor, site, kind, value, RuleAction::Block).await?)
+    };
+    let after = apply(state, actor, id, Status::Spam).await?;
+    Ok((after, rule))
+}
+
+/// The rule kind and normalised value that match `mention`'s source host.
+fn source_block(mention: &Mention) -> Option<(RuleKind, String)> {
+    let url = url::Url::parse(&mention.source_key).ok()?;
+    let (kind, host) = match url.host()? {
+        url::Host::Domain(name) => (RuleKind::Domain, name.to_owned()),
+        url::Host::Ipv4(ip) => (RuleKind::Ip, ip.to_string()),
+        url::Host::Ipv6(ip) => (RuleKind::Ip, ip.to_string()),
+    };
+    rules::normalize(kind, &host)
+        .ok()
+        .map(|value| (kind, value))
 }
 
 /// `DELETE /admin/api/rules/{id}`: 204.
@@ -380,4 +443,38 @@ pub(crate) async fn remove_rule(
     };
     record(&state, &entry).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn from(source_key: &str) -> Option<(RuleKind, String)> {
+        let mention: Mention = serde_json::from_value(serde_json::json!({
+            "id": 1, "site": "blog", "protocol": "pingback", "protocols": ["pingback"],
+            "source": source_key, "target": "https://blog.example/", "source_key": source_key,
+            "target_key": "https://blog.example/", "title": null, "excerpt": null,
+            "author": null, "status": "pending", "reason": null, "received_at_ms": 0,
+            "verified_at_ms": null, "updated_at_ms": 0, "sender_ip": null,
+        }))
+        .expect("a mention");
+        source_block(&mention)
+    }
+
+    #[test]
+    fn blocking_a_source_blocks_its_host_or_its_address() {
+        assert_eq!(
+            from("http://Blog.Example.NET/post/"),
+            Some((RuleKind::Domain, "blog.example.net".to_owned()))
+        );
+        assert_eq!(
+            from("http://192.0.2.7:8080/p"),
+            Some((RuleKind::Ip, "192.0.2.7/32".to_owned()))
+        );
+        assert_eq!(
+            from("http://[2001:db8::1]/p"),
+            Some((RuleKind::Ip, "2001:db8::1/128".to_owned()))
+        );
+        assert_eq!(from("not a url"), None);
+    }
 }

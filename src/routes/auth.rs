@@ -1,6 +1,7 @@
 //! Who is asking: the admin (every site) or one site's owner, from a token given as
-//! `Authorization: Bearer TOKEN` or as the password of HTTP Basic authentication. Tokens are
-//! compared in constant time; an empty token never matches.
+//! `Authorization: Bearer TOKEN`, as the password of HTTP Basic authentication, or typed into
+//! the admin page's login form. Tokens are compared in constant time; an empty token never
+//! matches.
 
 use axum::http::{HeaderMap, header};
 use base64::Engine;
@@ -48,13 +49,19 @@ impl Actor<'_> {
 /// The actor whose token the request carries; 401 when none matches.
 pub(crate) fn actor<'a>(config: &'a Config, headers: &HeaderMap) -> Result<Actor<'a>, ApiError> {
     let presented = presented_token(headers).ok_or(ApiError::Unauthorized)?;
+    actor_for_token(config, &presented).ok_or(ApiError::Unauthorized)
+}
+
+/// The actor a token belongs to (the admin's wins if a site shares it); `None` when no token
+/// matches. Every token is compared in constant time.
+pub(crate) fn actor_for_token<'a>(config: &'a Config, presented: &str) -> Option<Actor<'a>> {
     if config
         .admin
         .token
         .as_deref()
-        .is_some_and(|t| same_secret(t, &presented))
+        .is_some_and(|t| same_secret(t, presented))
     {
-        return Ok(Actor::Admin);
+        return Some(Actor::Admin);
     }
     config
         .sites
@@ -62,10 +69,9 @@ pub(crate) fn actor<'a>(config: &'a Config, headers: &HeaderMap) -> Result<Actor
         .find(|site| {
             site.token
                 .as_deref()
-                .is_some_and(|t| same_secret(t, &presented))
+                .is_some_and(|t| same_secret(t, presented))
         })
         .map(Actor::Site)
-        .ok_or(ApiError::Unauthorized)
 }
 
 pub(crate) fn presented_token(headers: &HeaderMap) -> Option<String> {

@@ -9,84 +9,14 @@
 // ever open. Prints `ok - name` or `FAIL - name: details` per check and, last, `N passed, M failed`.
 // Exit status 0 only if every check passed. Screenshots go to the "screenshots" directory.
 
-import { chromium } from 'playwright-core';
 import path from 'node:path';
+import {
+  DANGEROUS, check, dialogs, expect, fail, finish, giveUpAfter, launch, newPage, pageErrors, show,
+} from './lib.mjs';
 
 const OVERALL_TIMEOUT_MS = 150_000;
-const STEP_TIMEOUT_MS = 15_000;
-const LAUNCH_ARGS = [
-  '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-  '--disable-background-networking', '--disable-component-update', '--disable-sync',
-];
-const DANGEROUS = 'script, img, svg, iframe, frame, object, embed, style, link, meta, base, form, input, button, video, audio, math';
 
 const args = JSON.parse(process.argv[2] ?? '{}');
-let passed = 0;
-let failed = 0;
-const dialogs = []; // every dialog any page opened: each one is a failure
-const pageErrors = []; // uncaught exceptions in any page
-
-class CheckFailed extends Error {}
-
-function expect(condition, message) {
-  if (!condition) throw new CheckFailed(message);
-}
-
-const show = (value) => {
-  const text = JSON.stringify(value);
-  return text && text.length > 600 ? `${text.slice(0, 600)}…` : text;
-};
-
-function finish() {
-  console.log(`${passed} passed, ${failed} failed`);
-  process.exit(failed === 0 && passed > 0 ? 0 : 1);
-}
-
-function fail(name, detail) {
-  failed += 1;
-  console.log(`FAIL - ${name}: ${String(detail).replace(/\n/g, '\n#   ')}`);
-}
-
-async function check(name, fn) {
-  const dialogsBefore = dialogs.length;
-  try {
-    await fn();
-    expect(dialogs.length === dialogsBefore,
-      `a dialog opened: ${show(dialogs.slice(dialogsBefore))}`);
-  } catch (error) {
-    fail(name, error instanceof CheckFailed ? error.message : (error?.stack?.split('\n').slice(0, 3).join('\n') ?? error));
-    return false;
-  }
-  passed += 1;
-  console.log(`ok - ${name}`);
-  return true;
-}
-
-function watch(page) {
-  page.setDefaultTimeout(STEP_TIMEOUT_MS);
-  page.on('dialog', (dialog) => {
-    dialogs.push({ page: page.url(), type: dialog.type(), message: dialog.message() });
-    dialog.dismiss().catch(() => {});
-  });
-  page.on('pageerror', (error) => pageErrors.push({ page: page.url(), error: String(error) }));
-  page.on('console', (message) => {
-    const text = message.text();
-    if ((message.type() === 'warning' || message.type() === 'error') && !text.startsWith('Failed to load resource')) {
-      console.log(`# console ${message.type()} on ${page.url()}: ${text}`);
-    }
-  });
-  page.on('response', (response) => {
-    const url = new URL(response.url());
-    if (response.status() >= 400 && url.pathname !== '/favicon.ico' && response.status() !== 401) {
-      console.log(`# HTTP ${response.status()} for ${response.url()} (on ${page.url()})`);
-    }
-  });
-  return page;
-}
-
-async function newPage(context) {
-  return watch(await context.newPage());
-}
 
 const shown = (mention) => mention.title ?? new URL(mention.source).host;
 
@@ -431,23 +361,8 @@ async function accessChecks(browser) {
 // ---------------------------------------------------------------------------------- the run
 
 async function main() {
-  const giveUp = setTimeout(() => {
-    fail('browser checks finish in time', `still running after ${OVERALL_TIMEOUT_MS / 1000} s`);
-    finish();
-  }, OVERALL_TIMEOUT_MS);
-  giveUp.unref();
-
-  let browser;
-  const launched = await check(`Chromium (${args.chromium}) starts headless`, async () => {
-    browser = await chromium.launch({
-      executablePath: args.chromium,
-      headless: true,
-      args: LAUNCH_ARGS,
-      timeout: 30_000,
-    });
-    console.log(`# browser version ${browser.version()}`);
-  });
-  if (!launched) finish();
+  giveUpAfter(OVERALL_TIMEOUT_MS);
+  const browser = await launch(args.chromium);
 
   try {
     for (const embed of args.embeds) await embedChecks(browser, embed);

@@ -25,18 +25,21 @@ then sends 10 approved mentions over 3 articles (6, 3 and 1; pingbacks, a trackb
 webmention), one webmention that ends ``rejected`` and one pingback held ``pending``, checks the
 Atom feeds with ``xml.etree``, and hands the rest to ``node tests/browser/check.mjs <json>``,
 which drives headless Chromium (screenshots go to target/browser/). Its ``ok``/``FAIL`` lines
-are relayed, and the very last line is ``N passed, M failed`` for both; exit status 0 only if
-every check passed.
+are relayed.
+
+Then, on a service and origin of its own, the admin page's scenario (tests/browser/moderate.py:
+a queue of ten pending mentions worked through in the browser by keyboard and clicks).
+
+The very last line is ``N passed, M failed`` for everything; exit status 0 only if every check
+passed.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import re
 import secrets
 import shutil
-import subprocess
 import sys
 import time
 import urllib.parse
@@ -51,6 +54,9 @@ sys.path.insert(0, str(ROOT / "tests" / "e2e"))
 
 import harness  # noqa: E402 (the shared origin, service and runner)
 from harness import CheckFailed, expect, short  # noqa: E402
+
+import moderate  # noqa: E402 (the admin page's scenario, run after this one)
+import relay  # noqa: E402 (runs a node check script, relays its lines)
 
 SEED = ROOT / "tests" / "fixtures" / "seed"
 CHECK_SCRIPT = HERE / "check.mjs"
@@ -403,44 +409,8 @@ class BrowserScenario(harness.Scenario):
         }
 
     def run_browser(self, runner: harness.Runner) -> None:
-        name = "browser checks (node tests/browser/check.mjs) run to the end"
         SCREENSHOT_DIR.mkdir(parents=True, exist_ok=True)
-        args = json.dumps(self.browser_args(), ensure_ascii=False)
-        try:
-            proc = subprocess.Popen(["node", str(CHECK_SCRIPT), args], stdin=subprocess.DEVNULL,
-                                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                                    encoding="utf-8", errors="replace")
-        except OSError as e:
-            runner._fail(name, f"cannot start node: {e}")
-            return
-        summary = None
-        assert proc.stdout is not None
-        started = time.monotonic()
-        for line in proc.stdout:
-            line = line.rstrip("\n")
-            if line.startswith("ok - "):
-                runner.passed += 1
-            elif line.startswith("FAIL - "):
-                runner.failed += 1
-            elif re.fullmatch(r"\d+ passed, \d+ failed", line):
-                summary = line
-                continue  # the combined summary is printed by harness.main
-            elif line and not line.startswith("#"):
-                line = "# " + line
-            print(line, flush=True)
-            if time.monotonic() - started > NODE_TIMEOUT_S:
-                break
-        try:
-            code = proc.wait(timeout=max(1, NODE_TIMEOUT_S - (time.monotonic() - started)))
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-            code = None
-        # check.mjs exits 1 when a check failed (already counted above); anything else, or
-        # no summary line, means it did not run to the end.
-        if summary is None or code not in (0, 1):
-            runner._fail(name, f"node exited with {code}, summary line {summary!r} (is playwright-core "
-                               "installed? cd tests/browser && npm ci)")
+        relay.run_node_checks(runner, CHECK_SCRIPT, self.browser_args(), NODE_TIMEOUT_S)
 
     # -- the plan
 
@@ -468,12 +438,37 @@ class BrowserScenario(harness.Scenario):
         s.run_browser(runner)
 
 
+class BothScenarios:
+    """This file's scenario, then the admin page's (moderate.py), each on its own service and
+    origin, counted together so that the last line sums both."""
+
+    def __init__(self, binary: str) -> None:
+        self.parts: list[harness.Scenario] = []
+        self.parts.append(BrowserScenario(binary))
+        self.parts.append(moderate.ModerationScenario(binary))
+
+    def run(self, runner: harness.Runner) -> None:
+        for part in self.parts:
+            failed_before = runner.failed
+            part.run(runner)
+            if runner.failed > failed_before:
+                part.print_log()
+            part.cleanup()
+
+    def print_log(self) -> None:
+        pass  # each part printed its own log right after it failed
+
+    def cleanup(self) -> None:
+        for part in self.parts:
+            part.cleanup()
+
+
 def main(argv: list[str]) -> int:
     if shutil.which("node") is None:
         print("FAIL - setup: node is not on PATH (apt-get install -y nodejs npm)")
         print("0 passed, 1 failed")
         return 1
-    return harness.main(argv, BrowserScenario, explain={
+    return harness.main(argv, BothScenarios, explain={
         xmlrpc.client.Fault: lambda f: f"unexpected Fault {f.faultCode}: {f.faultString!r}",
     })
 

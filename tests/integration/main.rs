@@ -5,9 +5,11 @@
 mod support;
 
 mod admin;
+mod admin_page;
 mod cli;
 mod listing;
 mod pingback;
 mod serving;
+mod spam;
 mod trackback;
 mod webmention;
