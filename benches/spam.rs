@@ -31,8 +31,8 @@ use linkback::config::ModerationMode;
 use linkback::extract::{Extraction, LinkRule, PageFeatures, extract_with_features};
 use linkback::fetch::charset::decode_html;
 use linkback::model::Status;
-use linkback::moderation::assess::{Evidence, assess, document, verdict};
-use linkback::moderation::classifier::Classifier;
+use linkback::moderation::assess::{Evidence, assess, filter_document, is_peripheral, verdict};
+use linkback::moderation::classifier::{Classifier, Document};
 use linkback::moderation::fan_out::FanOut;
 use linkback::moderation::heuristics::excerpt_fingerprint;
 use serde_json::Value;
@@ -139,6 +139,18 @@ impl Page {
             fan_out: self.fan_out,
             classifier,
         }
+    }
+    /// What a verdict on this page trains the learned filter with: as the store does, from the
+    /// signals judged without the filter (the ones it reads are the page's own).
+    fn document(&self) -> Document<'_> {
+        let judged = assess(&self.evidence(None));
+        filter_document(
+            &self.title,
+            &self.excerpt,
+            &self.source_url,
+            self.author.as_deref(),
+            is_peripheral(&judged.signals),
+        )
     }
 }
 
@@ -371,7 +383,7 @@ fn train(corpus: &[Page], folds: &[u8], test_fold: u8) -> Classifier {
         .zip(folds)
         .filter(|(_, fold)| **fold != test_fold)
     {
-        classifier.train(&document(&page.evidence(None)), page.spam);
+        classifier.train(&page.document(), page.spam);
     }
     classifier
 }

@@ -1254,14 +1254,19 @@ pub fn source_host(mention: &Mention) -> Option<String> {
         .and_then(|u| u.host_str().map(str::to_ascii_lowercase))
 }
 
-/// What the learned filter reads of a stored mention: the same fields the pipeline judges.
+/// What the learned filter reads of a stored mention: the same document the pipeline scored,
+/// built by [`filter_document`](crate::moderation::assess::filter_document) from the stored
+/// fields and the stored signals, which say whether the link sits in a comment section
+/// ([`is_peripheral`](crate::moderation::assess::is_peripheral)).
 pub fn mention_document(mention: &Mention) -> classifier::Document<'_> {
-    classifier::Document {
-        title: mention.title.as_deref().unwrap_or_default(),
-        excerpt: mention.excerpt.as_deref().unwrap_or_default(),
-        source_url: &mention.source_key,
-        author: mention.author.as_deref(),
-    }
+    use crate::moderation::assess;
+    assess::filter_document(
+        mention.title.as_deref().unwrap_or_default(),
+        mention.excerpt.as_deref().unwrap_or_default(),
+        &mention.source_key,
+        mention.author.as_deref(),
+        assess::is_peripheral(&mention.signals),
+    )
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {

@@ -85,7 +85,15 @@ pub fn assess(evidence: &Evidence<'_>) -> Assessment {
     ));
     signals.extend(fan_out_signal(evidence.fan_out));
     if let Some(filter) = evidence.classifier {
-        signals.extend(filter.signal(&document(evidence)));
+        // The filter runs last: what it reads depends on where the link sits.
+        let document = filter_document(
+            evidence.title,
+            evidence.excerpt,
+            evidence.source_url,
+            evidence.author,
+            is_peripheral(&signals),
+        );
+        signals.extend(filter.signal(&document));
     }
     signals.sort_by(|a, b| {
         b.weight
@@ -99,13 +107,56 @@ pub fn assess(evidence: &Evidence<'_>) -> Assessment {
     }
 }
 
-/// What the learned filter reads of `evidence`: the same document it is trained on.
-pub fn document<'a>(evidence: &Evidence<'a>) -> classifier::Document<'a> {
-    classifier::Document {
-        title: evidence.title,
-        excerpt: evidence.excerpt,
-        source_url: evidence.source_url,
-        author: evidence.author,
+/// The signals that say the link is not the page's own: see [`is_peripheral`].
+pub const PERIPHERAL_SIGNALS: [&str; 1] = ["link_in_comments"];
+
+/// Whether `signals` (a mention's signals, as judged or as stored with it) say its link sits
+/// where someone other than the page's owner wrote it: one of [`PERIPHERAL_SIGNALS`] spoke, so
+/// far only `link_in_comments`. A spam comment under a post says nothing about the blog that
+/// carries it. See [`filter_document`].
+///
+/// A footer, sidebar, menu or hidden link is not on the list, though it is just as far from
+/// the page's text: whoever controls the page's template put it there, and that is mostly the
+/// spammer's own site (a "partners" footer, a keyword page hiding its link), whose name and
+/// words are what the filter should learn. The spam benchmark measured it: reading only the
+/// excerpt for all five location signals let no ham be marked spam, but lost spam recall from
+/// 0.955 to 0.911 on the corpus's folds (0.947 to 0.885 over its random halvings).
+pub fn is_peripheral(signals: &[Signal]) -> bool {
+    signals
+        .iter()
+        .any(|signal| PERIPHERAL_SIGNALS.contains(&signal.name.as_str()))
+}
+
+/// What the learned filter reads of a mention, when it is scored ([`assess`]) and when a
+/// verdict trains it (`store::mention_document`, the spam benchmark): the one place that
+/// decides, so that training and scoring cannot read different documents.
+///
+/// Normally the whole mention: its title, excerpt, source URL and author. When the link is
+/// `peripheral` ([`is_peripheral`]), only the excerpt, the text around the link: the title,
+/// author and source URL are those of the page that carries it, usually an honest blog. Read
+/// whole, a spam comment trained as spam taught the filter that blog's name and words, and
+/// its next honest post was marked spam: over the spam benchmark's 30 random halvings of the
+/// corpus, 1.8% of ham on average, and the target met in 5 of 30; reading only the excerpt,
+/// 0.2% and 12 of 30, for a mean recall of 0.943 instead of 0.947.
+pub fn filter_document<'a>(
+    title: &'a str,
+    excerpt: &'a str,
+    source_url: &'a str,
+    author: Option<&'a str>,
+    peripheral: bool,
+) -> classifier::Document<'a> {
+    if peripheral {
+        classifier::Document {
+            excerpt,
+            ..classifier::Document::default()
+        }
+    } else {
+        classifier::Document {
+            title,
+            excerpt,
+            source_url,
+            author,
+        }
     }
 }
 
@@ -308,15 +359,113 @@ mod tests {
     }
 
     #[test]
-    fn ham_evidence_from_the_filter_can_pull_a_score_down() {
-        let mixed = assessment(vec![
-            signal("link_in_footer", 0.7),
-            signal("classifier", -0.5),
-        ]);
-        assert!((mixed.score - 0.2).abs() < 1e-9);
-        assert_eq!(
-            verdict(ModerationMode::Auto, &mixed, false).status,
-            Status::Approved
+    fn only_a_link_in_comments_is_peripheral() {
+        let table: [(&[&str], bool); 6] = [
+            (&[], false),
+            (&["link_in_comments"], true),
+            (&["spam_words", "link_in_comments", "classifier"], true),
+            (&["link_in_footer", "link_in_sidebar", "link_in_nav"], false),
+            (&["hidden_link"], false),
+            (&["spam_words", "classifier"], false),
+        ];
+        for (names, expected) in table {
+            let signals: Vec<Signal> = names.iter().map(|name| signal(name, 0.5)).collect();
+            assert_eq!(is_peripheral(&signals), expected, "{names:?}");
+        }
+    }
+
+    #[test]
+    fn a_peripheral_link_is_read_by_its_excerpt_alone() {
+        let read = |peripheral| {
+            classifier::tokens(&filter_document(
+                "Notes from the garden",
+                "cheap pills here",
+                "https://garden.example/notes/tomatoes",
+                Some("Ann Gardener"),
+                peripheral,
+            ))
+        };
+        assert_eq!(read(true), ["w:cheap", "w:pills", "w:here"]);
+        let whole = read(false);
+        for token in [
+            "w:garden",
+            "w:ann",
+            "d:garden.example",
+            "w:tomatoes",
+            "w:pills",
+        ] {
+            assert!(whole.iter().any(|t| t == token), "{token} in {whole:?}");
+        }
+    }
+
+    /// The regression behind [`filter_document`]: spam comments on an honest blog, trained as
+    /// the store trains them (from the signals they were judged with), must not teach the
+    /// filter the blog itself, or its next honest post is marked spam.
+    #[test]
+    fn spam_comments_do_not_teach_the_filter_the_blog_that_carries_them() {
+        let comments = PageFeatures {
+            link_section: LinkSection::Comments,
+            ..PageFeatures::default()
+        };
+        let body = PageFeatures::default();
+        let per_class = usize::try_from(classifier::CONFIDENT_PER_CLASS).expect("small");
+        let spam_urls: Vec<String> = (0..per_class)
+            .map(|i| format!("https://garden.example/notes/{i}"))
+            .collect();
+        let ham_urls: Vec<String> = (0..per_class)
+            .map(|i| format!("https://reader{i}.example/reply"))
+            .collect();
+        let spam = spam_urls.iter().map(|url| Evidence {
+            title: "Notes from the garden",
+            excerpt: "Great post! Cheap pills at our online pharmacy",
+            source_url: url,
+            page: Some(&comments),
+            ..Evidence::default()
+        });
+        let ham = ham_urls.iter().map(|url| Evidence {
+            title: "A reply about feeds",
+            excerpt: "I agree with the points made in this piece about feeds",
+            source_url: url,
+            page: Some(&body),
+            ..Evidence::default()
+        });
+        // As the store does: the stored signals decide what a verdict trains.
+        let trained = |by_location: bool| {
+            let mut filter = Classifier::default();
+            for (evidence, is_spam) in spam
+                .clone()
+                .map(|e| (e, true))
+                .chain(ham.clone().map(|e| (e, false)))
+            {
+                let peripheral = by_location && is_peripheral(&assess(&evidence).signals);
+                let document = filter_document(
+                    evidence.title,
+                    evidence.excerpt,
+                    evidence.source_url,
+                    evidence.author,
+                    peripheral,
+                );
+                filter.train(&document, is_spam);
+            }
+            filter
+        };
+        let weight = |filter: &Classifier| {
+            let honest_post = Evidence {
+                title: "Notes from the garden: tomatoes",
+                excerpt: "This piece about feeds made me think about my garden",
+                source_url: "https://garden.example/notes/tomatoes",
+                page: Some(&body),
+                classifier: Some(filter),
+                ..Evidence::default()
+            };
+            let assessed = assess(&honest_post);
+            let signal = assessed.signals.iter().find(|s| s.name == "classifier");
+            signal.expect("a ready filter speaks").weight
+        };
+        assert_eq!(weight(&trained(true)), 0.0);
+        assert!(
+            weight(&trained(false)) > 0.5,
+            "the old reading learned the blog"
         );
     }
 
