@@ -605,7 +605,24 @@ impl Store {
         id: MentionId,
         change: impl Fn(&mut Mention),
     ) -> Result<Mention, StoreError> {
-        self.change(id, change, true).map(|(_, after)| after)
+        let (before, after) = self.change(id, change, true)?;
+        // A trained mention verified again may read differently now (new text, the link moved
+        // into comments): the filter swaps the old document for the new one, so that a later
+        // change of mind untrains exactly what is trained.
+        if let Some(spam) = after.trained_as
+            && before.trained_as == Some(spam)
+            && classifier::tokens(&mention_document(&before))
+                != classifier::tokens(&mention_document(&after))
+        {
+            let mut classifiers = lock(&self.inner.classifiers);
+            self.retrain(
+                &mut classifiers,
+                &after.site,
+                Some((&before, spam)),
+                Some((&after, spam)),
+            )?;
+        }
+        Ok(after)
     }
 
     /// A moderator's decision: sets the status (any status may follow any other, so mistakes
@@ -628,6 +645,14 @@ impl Store {
             _ => None,
         };
         let mut classifiers = lock(&self.inner.classifiers);
+        // Loaded before the change: a filter rebuilt from the records afterwards would already
+        // hold this verdict, and training it again would count it twice.
+        if let Some(current) = self.get(id)?
+            && !classifiers.contains_key(&current.site)
+        {
+            let (filter, _) = self.load_classifier(&current.site)?;
+            classifiers.insert(current.site, Arc::new(filter));
+        }
         let (before, after) = self.change(
             id,
             |m| {
@@ -642,25 +667,50 @@ impl Store {
             false,
         )?;
         if before.trained_as != after.trained_as {
-            let site = after.site.as_str();
-            let mut filter = match classifiers.remove(site) {
-                Some(filter) => filter,
-                None => Arc::new(self.load_classifier(site)?),
-            };
-            let model = Arc::make_mut(&mut filter);
-            if let Some(spam) = before.trained_as {
-                model.untrain(&mention_document(&before), spam);
-            }
-            if let Some(spam) = after.trained_as {
-                model.train(&mention_document(&after), spam);
-            }
-            if model.vocabulary() > MAX_FILTER_TOKENS + MAX_FILTER_TOKENS / 4 {
-                model.prune(MAX_FILTER_TOKENS);
-            }
-            self.save_classifier(site, model)?;
-            classifiers.insert(site.to_owned(), filter);
+            self.retrain(
+                &mut classifiers,
+                &after.site,
+                before.trained_as.map(|spam| (&before, spam)),
+                after.trained_as.map(|spam| (&after, spam)),
+            )?;
         }
         Ok((before, after))
+    }
+
+    /// Untrains `old` and trains `new` (each a mention and its verdict, already stored) in
+    /// `site`'s filter, and saves it. The caller holds the filters' lock. A filter that is not
+    /// loaded yet and has to be rebuilt from the records already reads `new`: nothing to do.
+    fn retrain(
+        &self,
+        classifiers: &mut HashMap<String, Arc<Classifier>>,
+        site: &str,
+        old: Option<(&Mention, bool)>,
+        new: Option<(&Mention, bool)>,
+    ) -> Result<(), StoreError> {
+        let mut filter = match classifiers.remove(site) {
+            Some(filter) => filter,
+            None => {
+                let (filter, rebuilt) = self.load_classifier(site)?;
+                if rebuilt {
+                    classifiers.insert(site.to_owned(), Arc::new(filter));
+                    return Ok(());
+                }
+                Arc::new(filter)
+            }
+        };
+        let model = Arc::make_mut(&mut filter);
+        if let Some((mention, spam)) = old {
+            model.untrain(&mention_document(mention), spam);
+        }
+        if let Some((mention, spam)) = new {
+            model.train(&mention_document(mention), spam);
+        }
+        if model.vocabulary() > MAX_FILTER_TOKENS + MAX_FILTER_TOKENS / 4 {
+            model.prune(MAX_FILTER_TOKENS);
+        }
+        let saved = self.save_classifier(site, model);
+        classifiers.insert(site.to_owned(), filter);
+        saved
     }
 
     /// The learned filter of `site`, as trained by its moderators' verdicts so far.
@@ -669,19 +719,20 @@ impl Store {
         if let Some(filter) = classifiers.get(site) {
             return Ok(Arc::clone(filter));
         }
-        let filter = Arc::new(self.load_classifier(site)?);
+        let (filter, _) = self.load_classifier(site)?;
+        let filter = Arc::new(filter);
         classifiers.insert(site.to_owned(), Arc::clone(&filter));
         Ok(filter)
     }
 
     /// Reads `site`'s filter from the `filters` tree, or rebuilds it from the verdicts stored
-    /// on its mentions when there is none or it was written in another format.
-    fn load_classifier(&self, site: &str) -> Result<Classifier, StoreError> {
+    /// on its mentions when there is none or it was written in another format (`true`).
+    fn load_classifier(&self, site: &str) -> Result<(Classifier, bool), StoreError> {
         let inner = &*self.inner;
         if let Some(bytes) = inner.filters.get(site.as_bytes())? {
             match serde_json::from_slice::<Classifier>(&bytes) {
                 Ok(filter) if filter.format_version() == classifier::FORMAT_VERSION => {
-                    return Ok(filter);
+                    return Ok((filter, false));
                 }
                 _ => tracing::warn!(site, "retraining the learned filter from stored verdicts"),
             }
@@ -700,7 +751,7 @@ impl Store {
         }
         filter.prune(MAX_FILTER_TOKENS);
         self.save_classifier(site, &filter)?;
-        Ok(filter)
+        Ok((filter, true))
     }
 
     fn save_classifier(&self, site: &str, filter: &Classifier) -> Result<(), StoreError> {
@@ -1516,6 +1567,29 @@ mod tests {
             store.get(ham[0]).expect("get").expect("ham").trained_as,
             None
         );
+    }
+
+    #[test]
+    fn a_trained_mention_verified_again_swaps_its_document_in_the_filter() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(dir.path(), DEFAULT_CACHE_BYTES).expect("open");
+        let id = verified(&store, "cheap pills", 1)[0];
+        store.set_status(id, Status::Spam, "admin").expect("set");
+        let vocabulary = |store: &Store| store.classifier("blog").expect("filter").vocabulary();
+        let trained = vocabulary(&store);
+        assert_eq!(store.classifier("blog").expect("filter").verdicts(), (1, 0));
+        // Verified again: the page now reads differently.
+        store
+            .finish(id, |m| {
+                m.title = Some("entirely different words here".to_owned())
+            })
+            .expect("verify again");
+        assert_eq!(store.classifier("blog").expect("filter").verdicts(), (1, 0));
+        assert_ne!(vocabulary(&store), trained, "the new words are learned");
+        // A change of mind now untrains exactly what is trained: nothing is left.
+        store.set_status(id, Status::Pending, "admin").expect("set");
+        assert_eq!(vocabulary(&store), 0);
+        assert_eq!(store.classifier("blog").expect("filter").verdicts(), (0, 0));
     }
 
     #[test]
