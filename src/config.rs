@@ -282,9 +282,9 @@ pub const DEFAULT_SENDER_PER_MINUTE: u32 = 30;
 pub const DEFAULT_SOURCE_HOST_BURST: u32 = 300;
 /// See [`DEFAULT_SOURCE_HOST_BURST`].
 pub const DEFAULT_SOURCE_HOST_PER_MINUTE: u32 = 30;
-/// Announcements for one article, burst and per minute: a popular post gets dozens of links in
-/// a day, not hundreds in a minute.
-pub const DEFAULT_TARGET_BURST: u32 = 100;
+/// Announcements for one article, burst and per minute: a post that goes viral can collect a
+/// couple of hundred links in an hour, then they slow down.
+pub const DEFAULT_TARGET_BURST: u32 = 300;
 /// See [`DEFAULT_TARGET_BURST`].
 pub const DEFAULT_TARGET_PER_MINUTE: u32 = 20;
 

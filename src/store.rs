@@ -15,6 +15,7 @@
 //! Durability is group commit: writers call [`Store::durable`] before telling anyone a mention is
 //! registered, and one flusher thread serves everyone waiting with a single fsync.
 
+mod backup;
 mod keys;
 mod record;
 

@@ -6,9 +6,12 @@ mod support;
 
 mod admin;
 mod admin_page;
+mod backup;
 mod cli;
+mod hardening;
 mod listing;
 mod pingback;
+mod reliability;
 mod serving;
 mod spam;
 mod trackback;

@@ -1,0 +1,1 @@
+//! Placeholder: backup and restore of the whole database (hardening issue).

@@ -1,0 +1,1 @@
+//! Placeholder: filled by the backup work of the hardening issue.

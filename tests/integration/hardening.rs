@@ -1,0 +1,1 @@
+//! Placeholder: filled by the hardening work of the hardening issue.

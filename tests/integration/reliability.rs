@@ -1,0 +1,1 @@
+//! Placeholder: filled by the reliability work of the hardening issue.
