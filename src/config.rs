@@ -105,6 +105,8 @@ pub struct Config {
     pub admin: AdminConfig,
     /// Rate limits on incoming announcements.
     pub limits: LimitsConfig,
+    /// The verification queue's retries.
+    pub queue: QueueConfig,
     /// Addresses of reverse proxies in front of the service (CIDR ranges). A request from one
     /// of them is attributed to the client address it reports in `X-Forwarded-For`.
     pub trusted_proxies: Vec<ipnet::IpNet>,
@@ -123,6 +125,7 @@ impl Default for Config {
             admin: AdminConfig::default(),
             limits: LimitsConfig::default(),
             trusted_proxies: Vec::new(),
+            queue: QueueConfig::default(),
         }
     }
 }
@@ -321,6 +324,43 @@ impl Default for LimitsConfig {
     }
 }
 
+/// Wait before the first retry of a verification that failed for a reason that may pass
+/// (timeout, refused connection, 5xx, 429); each further wait is five times longer.
+pub const DEFAULT_RETRY_BASE_MS: u64 = 60_000;
+/// Verification attempts at most, the first included: with the default base the retries come
+/// after 1 and 5 minutes, then about 25 minutes, 2 hours and 10 hours, so a source that is
+/// down for a night is still verified.
+pub const DEFAULT_MAX_ATTEMPTS: u32 = 6;
+
+/// `[queue]`: retries of verifications that failed for a reason that may pass.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct QueueConfig {
+    /// Wait before the first retry, in milliseconds; each further wait is five times longer
+    /// (at most a day).
+    pub retry_base_ms: u64,
+    /// Attempts at most, the first included; then the mention is rejected with the reason.
+    pub max_attempts: u32,
+}
+
+impl Default for QueueConfig {
+    fn default() -> Self {
+        Self {
+            retry_base_ms: DEFAULT_RETRY_BASE_MS,
+            max_attempts: DEFAULT_MAX_ATTEMPTS,
+        }
+    }
+}
+
+impl QueueConfig {
+    /// The wait before attempt `attempt + 1`, after `attempt` failed attempts (1-based).
+    pub fn backoff(&self, attempt: u32) -> std::time::Duration {
+        const DAY_MS: u64 = 24 * 3600 * 1000;
+        let factor = 5u64.saturating_pow(attempt.saturating_sub(1));
+        std::time::Duration::from_millis(self.retry_base_ms.saturating_mul(factor).min(DAY_MS))
+    }
+}
+
 /// `[admin]`.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -433,6 +473,18 @@ impl Config {
             return Err(invalid(
                 "admin.token",
                 format!("must be at least {MIN_TOKEN_CHARS} characters"),
+            ));
+        }
+        if !(100..=3_600_000).contains(&self.queue.retry_base_ms) {
+            return Err(invalid(
+                "queue.retry_base_ms",
+                "must be between 100 and 3600000".to_owned(),
+            ));
+        }
+        if !(1..=20).contains(&self.queue.max_attempts) {
+            return Err(invalid(
+                "queue.max_attempts",
+                "must be between 1 and 20".to_owned(),
             ));
         }
         let limits = &self.limits;
@@ -704,6 +756,8 @@ mod tests {
                 "sites[0].aliases.strip_query[0]",
             ),
             ("[limits]\nsender_burst = 0", "limits.sender_burst"),
+            ("[queue]\nmax_attempts = 0", "queue.max_attempts"),
+            ("[queue]\nretry_base_ms = 5", "queue.retry_base_ms"),
             (
                 "[limits]\ntarget_per_minute = 0",
                 "limits.target_per_minute",
@@ -728,6 +782,18 @@ mod tests {
             "[[sites]]\nname = \"a\"\ntargets = [\"http://x/\"]\nmoderation = \"sometimes\"",
         );
         assert!(wrong_type.expect_err("bad enum").contains("sometimes"));
+    }
+
+    #[test]
+    fn retries_back_off_five_times_longer_each_time_up_to_a_day() {
+        let queue = QueueConfig::default();
+        let minutes = |attempt| queue.backoff(attempt).as_secs() / 60;
+        assert_eq!(
+            [1, 2, 3, 4, 5].map(minutes),
+            [1, 5, 25, 125, 625],
+            "1 min, 5 min, 25 min, about 2 h and 10 h"
+        );
+        assert_eq!(queue.backoff(40).as_secs(), 24 * 3600);
     }
 
     #[test]

@@ -60,9 +60,18 @@ pub struct Handling {
 /// Why a source failed verification. Stored as the reason of a rejected or deleted mention.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum VerifyFailure {
-    /// Fetching failed. The precise cause is only logged (by the fetcher): the stored reason
-    /// is shown to senders, and must not tell a timeout from a refused address.
+    /// Fetching failed for a reason that will not pass (a refused address, a 404, not text).
+    /// The precise cause is only logged (by the fetcher): the stored reason is shown to
+    /// senders, and must not tell a timeout from a refused address.
     Unreachable,
+    /// Fetching failed for a reason that may pass (timeout, refused connection, DNS, 5xx, 429):
+    /// a verification in the background is tried again later.
+    Transient,
+    /// Transient failures, `attempts` of them: the queue gave up.
+    GaveUp {
+        /// Attempts made.
+        attempts: u32,
+    },
     /// The source answered 410 Gone or declares itself deleted.
     Gone,
     /// The page does not link to the target.
@@ -72,14 +81,19 @@ enum VerifyFailure {
 impl VerifyFailure {
     fn rejection(&self) -> Rejection {
         match self {
-            Self::Unreachable | Self::Gone => Rejection::SourceUnreachable,
+            Self::Unreachable | Self::Transient | Self::GaveUp { .. } | Self::Gone => {
+                Rejection::SourceUnreachable
+            }
             Self::NoLink => Rejection::NoLinkToTarget,
         }
     }
 
     fn reason(&self) -> String {
         match self {
-            Self::Unreachable => "the source could not be fetched".to_owned(),
+            Self::Unreachable | Self::Transient => "the source could not be fetched".to_owned(),
+            Self::GaveUp { attempts } => {
+                format!("the source could not be fetched ({attempts} attempts)")
+            }
             Self::Gone => "the source is gone (410)".to_owned(),
             Self::NoLink => "the source does not link to the target".to_owned(),
         }
@@ -272,6 +286,7 @@ impl Receiver {
             protocol: Some(request.protocol),
             claimed: request.claimed.clone(),
             fan_out,
+            ..Job::default()
         };
         let store = &self.inner.store;
         let reservation = match store.reserve(&new, &job, handling.resend) {
@@ -446,6 +461,7 @@ impl Receiver {
             Ok(page) => page,
             Err(FetchError::Status(410)) => return Err(VerifyFailure::Gone),
             // The fetcher has logged the precise cause once.
+            Err(e) if may_pass(&e) => return Err(VerifyFailure::Transient),
             Err(_) => return Err(VerifyFailure::Unreachable),
         };
         let target = target.clone();
@@ -644,6 +660,21 @@ impl Receiver {
                 }
                 Err(e) => Err(e),
             },
+            Err(VerifyFailure::Transient) => {
+                let attempts = job.failed_attempts.saturating_add(1);
+                let queue = &self.inner.config.queue;
+                if attempts < queue.max_attempts {
+                    self.retry_later(id, job, attempts).await;
+                    return;
+                }
+                warn!(
+                    mention.id = id,
+                    attempts, "giving up on mention {id} after {attempts} attempts"
+                );
+                store.finish(id, |m| {
+                    apply_failure(m, &VerifyFailure::GaveUp { attempts })
+                })
+            }
             Err(failure) => store.finish(id, |m| apply_failure(m, failure)),
         };
         match result {
@@ -663,9 +694,77 @@ impl Receiver {
         }
     }
 
+    /// Keeps the job in the queue for another attempt after the backoff, with the reason on
+    /// the mention (a new mention stays `queued`).
+    async fn retry_later(&self, id: MentionId, job: &Job, attempts: u32) {
+        let queue = &self.inner.config.queue;
+        let wait = queue.backoff(attempts);
+        let retry_at_ms =
+            now_ms().saturating_add(i64::try_from(wait.as_millis()).unwrap_or(i64::MAX));
+        let again = Job {
+            failed_attempts: attempts,
+            retry_at_ms: Some(retry_at_ms),
+            ..job.clone()
+        };
+        let reason = format!(
+            "the source could not be fetched (attempt {attempts} of {}); trying again at {}",
+            queue.max_attempts,
+            crate::model::rfc3339(retry_at_ms)
+        );
+        let store = &self.inner.store;
+        match store.reschedule(id, &again, &reason) {
+            Ok(()) => {
+                info!(
+                    mention.id = id,
+                    attempts,
+                    wait_s = wait.as_secs(),
+                    "mention {id}: source unavailable, retrying in {} s",
+                    wait.as_secs()
+                );
+                if let Err(e) = store.durable().await {
+                    error!(error = %e, "flush after rescheduling failed");
+                }
+            }
+            Err(e) => error!(mention.id = id, error = %e, "cannot reschedule mention {id}"),
+        }
+    }
+
+    /// Runs the retries: every little while, verifies the queued jobs whose retry is due, a
+    /// few at a time, and waits for them before looking again (so none is taken twice). Runs
+    /// until the task is dropped.
+    pub async fn run_retries(&self) {
+        let base = Duration::from_millis(self.inner.config.queue.retry_base_ms);
+        let poll = (base / 4).clamp(Duration::from_millis(50), Duration::from_secs(5));
+        loop {
+            tokio::time::sleep(poll).await;
+            let now = now_ms();
+            let due: Vec<(MentionId, Job)> = match self.inner.store.queued() {
+                Ok(queued) => queued
+                    .into_iter()
+                    .filter(|(_, job)| job.retry_at_ms.is_some_and(|at| at <= now))
+                    .collect(),
+                Err(e) => {
+                    error!(error = %e, "cannot read the verification queue");
+                    continue;
+                }
+            };
+            futures_util::stream::iter(due)
+                .for_each_concurrent(RESUME_CONCURRENCY, |(id, job)| async move {
+                    self.verify_queued(id, &job).await;
+                })
+                .await;
+        }
+    }
+
     /// Verifies `queued`, the jobs left in the durable queue by a previous run. The caller
     /// reads them before accepting any request, so a job of this run is never verified twice.
+    /// Retries scheduled for later are left to [`Receiver::run_retries`].
     pub async fn resume_queue(&self, queued: Vec<(MentionId, Job)>) {
+        let now = now_ms();
+        let queued: Vec<_> = queued
+            .into_iter()
+            .filter(|(_, job)| job.retry_at_ms.is_none_or(|at| at <= now))
+            .collect();
         if queued.is_empty() {
             return;
         }
@@ -809,6 +908,20 @@ fn apply_failure(mention: &mut Mention, failure: &VerifyFailure) {
     mention.reason = Some(failure.reason());
     mention.verified_at_ms = Some(now);
     mention.updated_at_ms = now;
+}
+
+/// Whether a fetch failure may pass by itself, so that trying again later makes sense: the
+/// network (DNS, connecting, timeouts, a broken exchange) and the server saying "not now"
+/// (408, 429, 5xx). A refused address, a 4xx or a page that is not text will not change.
+fn may_pass(error: &FetchError) -> bool {
+    match error {
+        FetchError::Dns { .. }
+        | FetchError::Connect(_)
+        | FetchError::Timeout
+        | FetchError::Network(_) => true,
+        FetchError::Status(status) => matches!(status, 408 | 429 | 500..=599),
+        _ => false,
+    }
 }
 
 fn internal(error: &StoreError) -> Rejection {
@@ -980,6 +1093,40 @@ mod tests {
                 assert_eq!(m.reason, None, "a transient failure changes nothing");
             }
         }
+    }
+
+    #[test]
+    fn only_failures_that_may_pass_are_retried() {
+        for (error, retried) in [
+            (FetchError::Timeout, true),
+            (
+                FetchError::Dns {
+                    host: "a".to_owned(),
+                },
+                true,
+            ),
+            (FetchError::Status(503), true),
+            (FetchError::Status(429), true),
+            (FetchError::Status(408), true),
+            (FetchError::Status(404), false),
+            (FetchError::Status(403), false),
+            (FetchError::UnsupportedScheme, false),
+            (FetchError::TooManyRedirects { max: 5 }, false),
+            (
+                FetchError::NotText {
+                    content_type: "image/png".to_owned(),
+                },
+                false,
+            ),
+        ] {
+            assert_eq!(may_pass(&error), retried, "{error:?}");
+        }
+        let gave_up = VerifyFailure::GaveUp { attempts: 6 };
+        assert_eq!(
+            gave_up.reason(),
+            "the source could not be fetched (6 attempts)"
+        );
+        assert!(!gave_up.is_definitive(), "a listed mention is kept");
     }
 
     #[test]

@@ -35,6 +35,10 @@ pub async fn serve(
         let receiver = state.receiver.clone();
         async move { receiver.resume_queue(queued).await }
     });
+    let retries = tokio::spawn({
+        let receiver = state.receiver.clone();
+        async move { receiver.run_retries().await }
+    });
 
     let (draining_tx, draining_rx) = tokio::sync::oneshot::channel::<()>();
     let app = routes::router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
@@ -57,6 +61,7 @@ pub async fn serve(
         () = drain_deadline => warn!(timeout_s = DRAIN_TIMEOUT.as_secs(), "drain timed out; closing remaining connections"),
     }
     resume.abort();
+    retries.abort();
     state
         .receiver
         .store()

@@ -85,6 +85,7 @@ mod tests {
                 protocol: Some(Protocol::Pingback),
                 claimed: Claimed::default(),
                 fan_out: 1,
+                ..Job::default()
             };
             let id = store
                 .reserve(&new, &job, Resend::Always)

@@ -167,6 +167,13 @@ pub struct Job {
     /// this one arrived (counted before the fetch, judged after it).
     #[serde(default)]
     pub fan_out: usize,
+    /// Verification attempts that failed for a reason that may pass.
+    #[serde(default)]
+    pub failed_attempts: u32,
+    /// When the next attempt is due (Unix ms); `None` for a job never tried, which the run
+    /// that received it (or the next start-up) verifies.
+    #[serde(default)]
+    pub retry_at_ms: Option<i64>,
 }
 
 /// When a new announcement of a live (pending, approved, spam) pair is verified again.
@@ -1235,6 +1242,23 @@ impl Store {
             .collect()
     }
 
+    /// Puts a job back in the queue for a later attempt, with `reason` on the mention (its
+    /// status is unchanged: a new mention stays `queued`, a listed one stays listed).
+    pub fn reschedule(&self, id: MentionId, job: &Job, reason: &str) -> Result<(), StoreError> {
+        let inner = &*self.inner;
+        let job_bytes = serde_json::to_vec(job).unwrap_or_default();
+        let result = (&inner.mentions, &inner.queue).transaction(|(mentions, queue)| {
+            let key = keys::mention_key(id);
+            let mut mention = read_in_tx(mentions, id)?;
+            mention.reason = Some(reason.to_owned());
+            mention.updated_at_ms = now_ms();
+            mentions.insert(&key, record::encode(&mention))?;
+            queue.insert(&key, job_bytes.as_slice())?;
+            Ok(())
+        });
+        result.map_err(|e| tx_error(e, id))
+    }
+
     /// Number of mentions stored, any status.
     pub fn len(&self) -> usize {
         self.inner.mentions.len()
@@ -1469,6 +1493,7 @@ mod tests {
             protocol: Some(Protocol::Pingback),
             claimed: Claimed::default(),
             fan_out: 1,
+            ..Job::default()
         }
     }
 

@@ -11,6 +11,7 @@ mod cli;
 mod hardening;
 mod listing;
 mod pingback;
+mod queue;
 mod reliability;
 mod serving;
 mod spam;

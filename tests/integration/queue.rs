@@ -1,0 +1,145 @@
+//! The verification queue's retries: a source that is down for a while is verified once it is
+//! back, one that stays down is given up after `[queue] max_attempts` with the reason stored,
+//! and a failure that will not pass (a 404) is not retried at all.
+
+use linkback::origin::OriginPage;
+use serde_json::Value as Json;
+
+use crate::support::{TestServer, eventually};
+
+const ADMIN: &str = "admin-token-0123456789";
+const ARTICLE: &str = "https://checkpointasia.net/queue/";
+
+async fn start() -> TestServer {
+    TestServer::start_with(|config| {
+        config.admin.token = Some(ADMIN.to_owned());
+        config.queue.retry_base_ms = 200;
+        config.queue.max_attempts = 3;
+    })
+    .await
+}
+
+/// The admin view of mention `id`.
+async fn mention(server: &TestServer, id: &str) -> Json {
+    let response = server
+        .client()
+        .get(format!("{}/admin/api/mentions?limit=500", server.base))
+        .bearer_auth(ADMIN)
+        .send()
+        .await
+        .expect("request");
+    let list: Json = serde_json::from_slice(&response.bytes().await.expect("body")).expect("JSON");
+    list["mentions"]
+        .as_array()
+        .expect("mentions")
+        .iter()
+        .find(|m| m["id"].to_string() == id)
+        .cloned()
+        .unwrap_or(Json::Null)
+}
+
+/// Sends a webmention and returns its id.
+async fn send(server: &TestServer, source: &str) -> String {
+    let (status, location, text) = server.webmention(source, ARTICLE).await;
+    assert_eq!(status, 201, "{text}");
+    location
+        .expect("Location")
+        .rsplit('/')
+        .next()
+        .expect("id")
+        .to_owned()
+}
+
+#[tokio::test]
+async fn a_source_down_for_a_while_is_verified_when_it_is_back() {
+    let server = start().await;
+    let source = "http://blog.example.net/flaky/";
+    server
+        .origin
+        .put(source, OriginPage::html("busy").with_status(503));
+    let id = send(&server, source).await;
+    assert!(
+        eventually(5, || async {
+            mention(&server, &id).await["reason"]
+                .as_str()
+                .is_some_and(|r| r.contains("attempt 1 of 3"))
+        })
+        .await,
+        "the first failure schedules a retry: {}",
+        mention(&server, &id).await
+    );
+    assert_eq!(mention(&server, &id).await["status"], "queued");
+    server.origin.put(
+        source,
+        OriginPage::html(&format!(
+            "<title>Back</title><p><a href=\"{ARTICLE}\">x</a></p>"
+        )),
+    );
+    assert!(
+        eventually(10, || async {
+            mention(&server, &id).await["status"] == "approved"
+        })
+        .await,
+        "{}",
+        mention(&server, &id).await
+    );
+    assert_eq!(mention(&server, &id).await["title"], "Back");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_source_that_stays_down_is_given_up_after_the_last_attempt() {
+    let server = start().await;
+    let source = "http://blog.example.net/down/";
+    server
+        .origin
+        .put(source, OriginPage::html("busy").with_status(503));
+    let before = server.origin.hits();
+    let id = send(&server, source).await;
+    assert!(
+        eventually(15, || async {
+            mention(&server, &id).await["status"] == "rejected"
+        })
+        .await,
+        "{}",
+        mention(&server, &id).await
+    );
+    let view = mention(&server, &id).await;
+    assert_eq!(
+        view["reason"], "the source could not be fetched (3 attempts)",
+        "{view}"
+    );
+    assert_eq!(
+        server.origin.hits() - before,
+        3,
+        "exactly max_attempts fetches"
+    );
+    let (_, status) = server.get_json(&format!("/webmention/{id}")).await;
+    assert_eq!(status["status"], "rejected", "{status}");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_failure_that_will_not_pass_is_not_retried() {
+    let server = start().await;
+    let source = "http://blog.example.net/missing/";
+    server
+        .origin
+        .put(source, OriginPage::html("no").with_status(404));
+    let before = server.origin.hits();
+    let id = send(&server, source).await;
+    assert!(
+        eventually(5, || async {
+            mention(&server, &id).await["status"] == "rejected"
+        })
+        .await
+    );
+    // Several retry periods later, still one fetch.
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    assert_eq!(server.origin.hits() - before, 1);
+    assert_eq!(
+        mention(&server, &id).await["reason"],
+        "the source could not be fetched"
+    );
+    server.stop().await;
+}
