@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Parser;
-use linkback::cli::{Cli, Command};
+use linkback::cli::{self, Cli, Command};
 use linkback::config::Config;
 use linkback::state::AppState;
 use linkback::{demo, server, telemetry};
@@ -15,7 +15,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     // The demo prints its own story; its logs only matter when something goes wrong.
     let default_level = match cli.command {
-        Command::Demo => "warn",
+        Command::Demo | Command::Backup { .. } | Command::Restore { .. } => "warn",
         _ => "info",
     };
     telemetry::init(default_level);
@@ -36,6 +36,16 @@ fn main() -> ExitCode {
             Err(e) => config_failure(&e),
         },
         Command::Demo => finish(run(demo::run())),
+        Command::Backup {
+            file,
+            url,
+            token_env,
+            data_dir,
+        } => finish(match data_dir {
+            Some(dir) => cli::backup_from_dir(&file, &dir),
+            None => run(async move { cli::backup_from_service(&file, &url, &token_env).await }),
+        }),
+        Command::Restore { file, data_dir } => finish(cli::restore(&file, &data_dir)),
     }
 }
 

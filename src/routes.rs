@@ -70,6 +70,7 @@ fn admin_api() -> Router<AppState> {
             post(admin::set_status).delete(admin::delete_mention),
         )
         .route("/audit", get(admin::audit))
+        .route("/backup", get(admin::backup))
         .route("/rules", get(admin::list_rules).post(admin::add_rule))
         .route("/rules/{id}", axum::routing::delete(admin::remove_rule))
         .layer(DefaultBodyLimit::max(MAX_ADMIN_BODY_BYTES))

@@ -19,6 +19,8 @@ mod backup;
 mod keys;
 mod record;
 
+pub use backup::{BackupError, BackupSummary};
+
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};

@@ -2,12 +2,14 @@
 //! may follow any other, so mistakes are undone the same way), delete, act in bulk, and read
 //! the audit log that every action appends to. The admin token covers every site; a site's
 //! token covers its own site only (403 for another site's mention, 404 for an unknown id).
-//! Block, mute and allow rules are managed here too (`/admin/api/rules`).
+//! Block, mute and allow rules are managed here too (`/admin/api/rules`), and the admin alone
+//! downloads a backup of the whole database (`/admin/api/backup`).
 
 use axum::Json;
+use axum::body::Body;
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
@@ -18,7 +20,7 @@ use crate::routes::listing::{encode_cursor, parse_cursor, parse_limit};
 use crate::routes::site::OwnerMention;
 use crate::routes::{ApiError, auth};
 use crate::state::AppState;
-use crate::store::AuditEntry;
+use crate::store::{AuditEntry, Store};
 
 /// Ids one bulk request may carry.
 pub(crate) const MAX_BULK_IDS: usize = 500;
@@ -443,6 +445,72 @@ pub(crate) async fn remove_rule(
     };
     record(&state, &entry).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// `GET /admin/api/backup`: the whole database in the backup format (JSON Lines), streamed while
+/// the service keeps running. The admin token only: a site's token is 403, since the backup
+/// holds every site.
+pub(crate) async fn backup(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let config = state.receiver.config();
+    if let auth::Actor::Site(_) = auth::actor(config, &headers)? {
+        return Err(ApiError::Forbidden);
+    }
+    let store = state.receiver.store().clone();
+    let (chunks, receiver) = tokio::sync::mpsc::channel::<std::io::Result<Vec<u8>>>(4);
+    tokio::task::spawn_blocking(move || {
+        let mut writer = ChannelWriter(chunks.clone());
+        match store.export(&mut writer) {
+            Ok(summary) => tracing::info!(
+                backup.mentions = summary.mentions,
+                backup.size_bytes = summary.bytes,
+                "backup of {} mentions sent",
+                summary.mentions
+            ),
+            // The client went away: nothing to tell anyone.
+            Err(_) if chunks.is_closed() => {
+                tracing::info!("backup download abandoned by the client");
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "backup failed");
+                // Cuts the response short: the client sees no end line and refuses the file.
+                let _ = chunks.blocking_send(Err(std::io::Error::other("backup failed")));
+            }
+        }
+    });
+    let body = futures_util::stream::unfold(receiver, |mut receiver| async move {
+        receiver.recv().await.map(|chunk| (chunk, receiver))
+    });
+    Ok((
+        [
+            (header::CONTENT_TYPE, Store::BACKUP_CONTENT_TYPE),
+            (
+                header::CONTENT_DISPOSITION,
+                "attachment; filename=\"linkback-backup.jsonl\"",
+            ),
+        ],
+        Body::from_stream(body),
+    )
+        .into_response())
+}
+
+/// Hands what the export writes to the response body, a chunk at a time (the export buffers
+/// 64 KiB); a closed channel (the client left) ends the export with `BrokenPipe`.
+struct ChannelWriter(tokio::sync::mpsc::Sender<std::io::Result<Vec<u8>>>);
+
+impl std::io::Write for ChannelWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .blocking_send(Ok(buf.to_vec()))
+            .map_err(|_| std::io::Error::from(std::io::ErrorKind::BrokenPipe))?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 #[cfg(test)]
