@@ -28,6 +28,21 @@ pub const DEFAULT_FETCH_MAX_BYTES: u64 = 1_048_576;
 pub const DEFAULT_FETCH_MAX_REDIRECTS: u32 = 5;
 /// Ports a source URL may use unless `allow_private` lifts the guard.
 pub const DEFAULT_ALLOWED_PORTS: [u16; 3] = [80, 443, 8080];
+/// Fetches running at once, all hosts together. Each holds a connection and up to `max_bytes`
+/// of body; 32 keeps a flood from turning the service into a crawler while honest traffic,
+/// a few fetches a minute, never waits.
+pub const DEFAULT_FETCH_MAX_CONCURRENT: u32 = 32;
+/// Fetches running at once to one source host: a browser's politeness, so a flood of pings
+/// naming many pages of one victim reaches it as a trickle.
+pub const DEFAULT_FETCH_MAX_PER_HOST: u32 = 2;
+/// How long a fetch outcome (page or failure) is reused for the same URL by other targets (a
+/// target asking again gets a fresh fetch): "briefly", so that a flood naming one victim URL
+/// costs it one request per ten seconds at most, while a person who edits a post to link one
+/// more article and sends its webmention is, in practice, slower than that. The queue's first
+/// retry comes a minute after a failure, long after the outcome expired.
+pub const DEFAULT_FETCH_CACHE_TTL_MS: u64 = 10_000;
+/// Page text the outcome cache holds at most (32 MiB, 32 pages of the default `max_bytes`).
+pub const DEFAULT_FETCH_CACHE_MAX_BYTES: u64 = 32 * 1024 * 1024;
 /// How long a pingback sender waits for our answer before we reply "verification continues".
 /// WordPress senders give up after about 3 s.
 pub const DEFAULT_ANSWER_DEADLINE_MS: u64 = 2_500;
@@ -149,6 +164,18 @@ pub struct FetchConfig {
     /// Host name → `ip:port` used instead of DNS, like `curl --resolve` (staging and tests).
     /// The address replaces both host and port and is checked by the guard like any other.
     pub resolve: BTreeMap<String, String>,
+    /// Fetches running at once, all hosts together.
+    pub max_concurrent: u32,
+    /// Fetches running at once to one source host (the URL's host name).
+    pub max_per_host: u32,
+    /// How long the outcome of a fetch, page or failure, is reused for the same URL, in
+    /// milliseconds; concurrent fetches of one URL always share one request. The price: a
+    /// re-verification within the window (a webmention update, a sender who fixed its page and
+    /// pings again) sees the page as it was. Off (0) by default until the pipeline tells the
+    /// fetcher which target asks, so that a target asking again gets a fresh page.
+    pub cache_ttl_ms: u64,
+    /// Bytes of page text the outcome cache holds at most; the oldest outcomes go first.
+    pub cache_max_bytes: u64,
 }
 
 impl Default for FetchConfig {
@@ -161,6 +188,10 @@ impl Default for FetchConfig {
             allowed_ports: DEFAULT_ALLOWED_PORTS.to_vec(),
             user_agent: None,
             resolve: BTreeMap::new(),
+            max_concurrent: DEFAULT_FETCH_MAX_CONCURRENT,
+            max_per_host: DEFAULT_FETCH_MAX_PER_HOST,
+            cache_ttl_ms: DEFAULT_FETCH_CACHE_TTL_MS,
+            cache_max_bytes: DEFAULT_FETCH_CACHE_MAX_BYTES,
         }
     }
 }
@@ -457,6 +488,30 @@ impl Config {
             ));
         }
         fetch.resolve_overrides()?;
+        if fetch.max_concurrent == 0 || fetch.max_concurrent > 1024 {
+            return Err(invalid(
+                "fetch.max_concurrent",
+                "must be between 1 and 1024".to_owned(),
+            ));
+        }
+        if fetch.max_per_host == 0 || fetch.max_per_host > fetch.max_concurrent {
+            return Err(invalid(
+                "fetch.max_per_host",
+                "must be between 1 and fetch.max_concurrent".to_owned(),
+            ));
+        }
+        if fetch.cache_ttl_ms > 3_600_000 {
+            return Err(invalid(
+                "fetch.cache_ttl_ms",
+                "must be at most 3600000 (one hour)".to_owned(),
+            ));
+        }
+        if fetch.cache_max_bytes > 1024 * 1024 * 1024 {
+            return Err(invalid(
+                "fetch.cache_max_bytes",
+                "must be at most 1073741824".to_owned(),
+            ));
+        }
         // Below the 30 s request timeout, so the answer always comes from us, not from it.
         if self.pingback.answer_deadline_ms == 0 || self.pingback.answer_deadline_ms > 20_000 {
             return Err(invalid(
@@ -660,6 +715,10 @@ mod tests {
         assert_eq!(config.fetch.max_redirects, 5);
         assert!(!config.fetch.allow_private);
         assert_eq!(config.fetch.allowed_ports, vec![80, 443, 8080]);
+        assert_eq!(config.fetch.max_concurrent, 32);
+        assert_eq!(config.fetch.max_per_host, 2);
+        assert_eq!(config.fetch.cache_ttl_ms, 10_000);
+        assert_eq!(config.fetch.cache_max_bytes, 32 * 1024 * 1024);
         assert_eq!(
             config.user_agent(),
             format!(
@@ -734,6 +793,18 @@ mod tests {
                 "pingback.answer_deadline_ms",
             ),
             ("[fetch]\nallowed_ports = []", "fetch.allowed_ports"),
+            ("[fetch]\nmax_concurrent = 0", "fetch.max_concurrent"),
+            ("[fetch]\nmax_concurrent = 5000", "fetch.max_concurrent"),
+            ("[fetch]\nmax_per_host = 0", "fetch.max_per_host"),
+            (
+                "[fetch]\nmax_concurrent = 4\nmax_per_host = 5",
+                "fetch.max_per_host",
+            ),
+            ("[fetch]\ncache_ttl_ms = 3600001", "fetch.cache_ttl_ms"),
+            (
+                "[fetch]\ncache_max_bytes = 1073741825",
+                "fetch.cache_max_bytes",
+            ),
             (
                 "[fetch.resolve]\n\"a.example\" = \"not-an-addr\"",
                 "fetch.resolve.a.example",

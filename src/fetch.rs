@@ -8,23 +8,37 @@
 //! that was checked and there is no second lookup for DNS rebinding to change. Bodies are read
 //! up to `max_bytes` of *decoded* bytes (gzip included) and the whole fetch is bounded by
 //! `timeout_ms`. `allow_private` lifts the guard, never the scheme check nor the limits.
+//!
+//! A sender also names *whose* server we fetch from, so the fetcher must not become a weapon
+//! either: at most `max_concurrent` fetches run at once and `max_per_host` to one source host
+//! ([`slots`]); concurrent fetches of one URL share one request; and an outcome, page or
+//! failure, is reused for `cache_ttl_ms` ([`cache`]). A flood of pings naming one victim URL
+//! therefore reaches it as one request per window, and a flood naming many of its pages as at
+//! most `max_per_host` requests at a time.
 
+pub mod cache;
 pub mod charset;
 pub mod guard;
+pub mod slots;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::error::Error as _;
 use std::fmt;
+use std::hash::{DefaultHasher, Hash, Hasher};
 use std::io;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 use reqwest::header::{self, HeaderMap, HeaderValue};
+use tokio::sync::watch;
+use tracing::Instrument as _;
 use url::{Host, Url};
 
+use self::cache::Cache;
 use self::guard::Blocked;
+use self::slots::Slots;
 use crate::config::{ConfigError, FetchConfig};
 
 /// Longest time spent establishing one connection (TCP and TLS), capped by the total
@@ -35,6 +49,11 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// The `Accept` header sent with every fetch: we read HTML, and plain text at a push.
 pub const ACCEPT: &str =
     "text/html, application/xhtml+xml;q=0.9, application/json;q=0.8, text/plain;q=0.5";
+
+/// Outcomes the cache holds at most, whatever their size: failures are small, and a flood of
+/// distinct failing URLs must not grow the map without bound. Not configurable by the user:
+/// `cache_max_bytes` is the knob, this is the backstop.
+pub const CACHE_MAX_ENTRIES: usize = 10_000;
 
 /// Media types whose bodies are read; a response without a `Content-Type` is read as well.
 /// JSON (`application/json` and `+json` types) is read for Webmention. Anything else (images,
@@ -64,6 +83,21 @@ struct Inner {
     timeout: Duration,
     /// `max_bytes`: decoded body bytes read at most.
     max_bytes: usize,
+    /// `max_concurrent` and `max_per_host`.
+    slots: Arc<Slots>,
+    /// Outcomes kept for `cache_ttl_ms` and the fetches in flight, under one lock (never held
+    /// across an await) so that a caller always finds one or the other.
+    shared: Mutex<Shared>,
+}
+
+/// What one fetch produced, shared by every caller that asked for the URL.
+type Outcome = Result<Arc<FetchedPage>, FetchError>;
+
+#[derive(Debug)]
+struct Shared {
+    cache: Cache<Outcome>,
+    /// URL → the outcome to come of the fetch running for it.
+    in_flight: HashMap<String, watch::Receiver<Option<Outcome>>>,
 }
 
 /// A page that was fetched and decoded.
@@ -88,8 +122,9 @@ pub struct FetchedPage {
 
 /// Why a page could not be fetched. Messages are precise, for logs only: callers answer every
 /// fetch failure with the same fault, so a sender learns nothing about our network. The messages
-/// may change; match on the variant.
-#[derive(Debug, thiserror::Error)]
+/// may change; match on the variant. Cheap to clone: one outcome is handed to every caller that
+/// shared the fetch.
+#[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
 pub enum FetchError {
     /// The guard refused the URL, a redirect hop or every address the host resolved to.
@@ -103,8 +138,9 @@ pub enum FetchError {
     },
     /// No connection could be established (refused, unreachable, TLS handshake failed).
     #[error("cannot connect")]
-    Connect(#[source] reqwest::Error),
-    /// The fetch took longer than `timeout_ms`.
+    Connect(#[source] Arc<reqwest::Error>),
+    /// The fetch took longer than `timeout_ms`, or could not start within `timeout_ms` because
+    /// `max_concurrent` or `max_per_host` fetches were running.
     #[error("timed out")]
     Timeout,
     /// The redirect chain is longer than `max_redirects`.
@@ -127,13 +163,13 @@ pub enum FetchError {
     },
     /// The exchange failed after connecting (reset, malformed response, bad gzip).
     #[error("network error")]
-    Network(#[source] reqwest::Error),
+    Network(#[source] Arc<reqwest::Error>),
     /// The HTTP client could not be built, or a request could not be formed.
     #[error("cannot build the http client")]
-    Client(#[source] reqwest::Error),
+    Client(#[source] Arc<reqwest::Error>),
     /// `[fetch]` holds a value the fetcher cannot use (only from [`Fetcher::new`]).
     #[error("invalid fetch configuration")]
-    Config(#[source] ConfigError),
+    Config(#[source] Arc<ConfigError>),
 }
 
 impl FetchError {
@@ -170,7 +206,9 @@ impl Fetcher {
 
     fn build(config: &FetchConfig, user_agent: &str, guards: Guards) -> Result<Self, FetchError> {
         let overrides = Arc::new(Overrides(
-            config.resolve_overrides().map_err(FetchError::Config)?,
+            config
+                .resolve_overrides()
+                .map_err(|e| FetchError::Config(Arc::new(e)))?,
         ));
         let policy = Arc::new(UrlPolicy {
             guard: guards.urls,
@@ -205,21 +243,156 @@ impl Fetcher {
             .default_headers(headers)
             .gzip(true)
             .build()
-            .map_err(FetchError::Client)?;
+            .map_err(|e| FetchError::Client(Arc::new(e)))?;
+        let as_usize = |n: u64| usize::try_from(n).unwrap_or(usize::MAX);
         Ok(Self {
             inner: Arc::new(Inner {
                 client,
                 policy,
                 timeout,
-                max_bytes: usize::try_from(config.max_bytes).unwrap_or(usize::MAX),
+                max_bytes: as_usize(config.max_bytes),
+                slots: Slots::new(
+                    as_usize(config.max_concurrent.into()),
+                    as_usize(config.max_per_host.into()),
+                ),
+                shared: Mutex::new(Shared {
+                    cache: Cache::new(
+                        Duration::from_millis(config.cache_ttl_ms),
+                        as_usize(config.cache_max_bytes),
+                        CACHE_MAX_ENTRIES,
+                    ),
+                    in_flight: HashMap::new(),
+                }),
             }),
         })
     }
 
     /// GET `url` (already canonical http/https). Follows at most `max_redirects`, each hop
     /// re-checked. The failure is logged here, once, with its precise reason.
+    ///
+    /// The outcome may be shared: with a fetch of the same URL already running, or one that
+    /// ended less than `cache_ttl_ms` ago (page or failure alike). Waiting for a free slot
+    /// (`max_concurrent`, `max_per_host`) lasts `timeout_ms` at most, then the fetch fails as
+    /// [`FetchError::Timeout`] without having started.
     #[tracing::instrument(skip_all, fields(url = %url))]
     pub async fn fetch(&self, url: &Url) -> Result<FetchedPage, FetchError> {
+        self.fetch_shared(url, None).await
+    }
+
+    /// [`fetch`](Self::fetch) on behalf of `target`: a target that already had the outcome now
+    /// cached asks again because the page changed (a webmention update, a sender who fixed its
+    /// page), so it gets a new fetch, still shared with any running and within the slots.
+    /// Every other target shares the cached outcome, so a flood naming one source for many
+    /// targets still costs one request per `cache_ttl_ms`.
+    #[tracing::instrument(skip_all, fields(url = %url))]
+    pub async fn fetch_for(&self, url: &Url, target: &Url) -> Result<FetchedPage, FetchError> {
+        let mut hasher = DefaultHasher::new();
+        target.as_str().hash(&mut hasher);
+        self.fetch_shared(url, Some(hasher.finish())).await
+    }
+
+    async fn fetch_shared(
+        &self,
+        url: &Url,
+        consumer: Option<u64>,
+    ) -> Result<FetchedPage, FetchError> {
+        let key = cache_key(url);
+        let mut outcome = {
+            let mut shared = self.inner.lock_shared();
+            if let Some(outcome) = shared.cache.get(&key, consumer, Instant::now()) {
+                tracing::debug!(
+                    outcome = outcome.as_ref().map_or_else(FetchError::outcome, |_| "ok"),
+                    "fetch outcome reused from the cache"
+                );
+                return unshare(outcome);
+            }
+            match shared.in_flight.get(&key) {
+                // A leader that died (it cannot, short of a panic) leaves a closed channel.
+                Some(running) if running.has_changed().is_ok() => running.clone(),
+                _ => {
+                    let (done, running) = watch::channel(None);
+                    shared.in_flight.insert(key.clone(), running.clone());
+                    let leader = self.clone();
+                    let url = url.clone();
+                    tokio::spawn(
+                        async move { leader.lead(url, key, consumer, done).await }
+                            .instrument(tracing::Span::current()),
+                    );
+                    running
+                }
+            }
+        };
+        let shared = outcome
+            .wait_for(Option::is_some)
+            .await
+            .ok()
+            .and_then(|ready| ready.clone());
+        match shared {
+            Some(outcome) => unshare(outcome),
+            None => {
+                tracing::error!("a shared fetch ended without an outcome");
+                Err(FetchError::Timeout)
+            }
+        }
+    }
+
+    /// Runs the one real fetch of `url` for everyone waiting on `done`, in its own task so that
+    /// a caller giving up does not cancel it for the others; stores the outcome, then hands it
+    /// out.
+    async fn lead(
+        self,
+        url: Url,
+        key: String,
+        consumer: Option<u64>,
+        done: watch::Sender<Option<Outcome>>,
+    ) {
+        let (outcome, reached_the_network) = self.fetch_in_slot(&url).await;
+        let outcome: Outcome = outcome.map(Arc::new);
+        {
+            let mut shared = self.inner.lock_shared();
+            // A fetch that never started (no slot in time) says nothing about the source.
+            if reached_the_network {
+                let size = cache::ENTRY_OVERHEAD_BYTES
+                    + outcome.as_ref().map_or(0, |page| {
+                        page.text.len()
+                            + page.final_url.as_str().len()
+                            + page.content_type.as_ref().map_or(0, String::len)
+                    });
+                shared
+                    .cache
+                    .insert(key.clone(), outcome.clone(), size, consumer, Instant::now());
+            }
+            shared.in_flight.remove(&key);
+        }
+        // Nobody left waiting is fine: the outcome is cached for the next caller.
+        let _ = done.send(Some(outcome));
+    }
+
+    /// Waits up to `timeout_ms` for a slot, then fetches. `false` with a fetch that never
+    /// started.
+    async fn fetch_in_slot(&self, url: &Url) -> (Result<FetchedPage, FetchError>, bool) {
+        let host = url.host_str().unwrap_or_default().to_ascii_lowercase();
+        let waiting = Instant::now();
+        let slot = tokio::time::timeout(self.inner.timeout, self.inner.slots.acquire(&host))
+            .await
+            .ok()
+            .flatten();
+        let Some(slot) = slot else {
+            tracing::warn!(
+                url.host = host,
+                outcome = "timeout",
+                waited_ms = waiting.elapsed().as_millis(),
+                "fetch from {host} not started: no free slot within the timeout"
+            );
+            return (Err(FetchError::Timeout), false);
+        };
+        let result = self.fetch_now(url).await;
+        drop(slot);
+        (result, true)
+    }
+
+    /// One real fetch, bounded by `timeout_ms`, logged once.
+    async fn fetch_now(&self, url: &Url) -> Result<FetchedPage, FetchError> {
         let started = Instant::now();
         let result = tokio::time::timeout(self.inner.timeout, self.fetch_page(url))
             .await
@@ -244,6 +417,12 @@ impl Fetcher {
             ),
         }
         result
+    }
+
+    /// Outcomes cached now (expired ones included until touched) and fetches in flight.
+    pub fn cache_stats(&self) -> (usize, usize) {
+        let shared = self.inner.lock_shared();
+        (shared.cache.len(), shared.in_flight.len())
     }
 
     async fn fetch_page(&self, url: &Url) -> Result<FetchedPage, FetchError> {
@@ -291,6 +470,24 @@ impl Fetcher {
             server_addr,
         })
     }
+}
+
+impl Inner {
+    fn lock_shared(&self) -> std::sync::MutexGuard<'_, Shared> {
+        self.shared.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// The cache key: the URL without its fragment, which is never sent.
+fn cache_key(url: &Url) -> String {
+    let mut key = url.clone();
+    key.set_fragment(None);
+    key.into()
+}
+
+/// A caller's own copy of a shared outcome.
+fn unshare(outcome: Outcome) -> Result<FetchedPage, FetchError> {
+    outcome.map(Arc::unwrap_or_clone)
 }
 
 /// Reads the body up to exactly `max` bytes, truncating the last chunk; `true` when there was
@@ -370,11 +567,11 @@ fn classify(err: reqwest::Error, url: &Url) -> FetchError {
             host: host.to_owned(),
         }
     } else if err.is_connect() {
-        FetchError::Connect(err)
+        FetchError::Connect(Arc::new(err))
     } else if err.is_builder() {
-        FetchError::Client(err)
+        FetchError::Client(Arc::new(err))
     } else {
-        FetchError::Network(err)
+        FetchError::Network(Arc::new(err))
     }
 }
 
@@ -619,6 +816,7 @@ mod tests {
                 allowed_ports: vec![80, 443, 8080],
                 user_agent: None,
                 resolve: BTreeMap::from([("origin.test".to_owned(), self.addr.to_string())]),
+                ..FetchConfig::default()
             }
         }
 

@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, PoisonError, RwLock};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
 use axum::Router;
 use axum::body::Body;
@@ -75,6 +75,56 @@ type Pages = Arc<RwLock<HashMap<(String, String), OriginPage>>>;
 struct OriginState {
     pages: Pages,
     hits: Arc<AtomicUsize>,
+    counts: Arc<Mutex<Counts>>,
+}
+
+/// Requests per page and requests in flight, overall and per host, with their high-water
+/// marks: what a test needs to show the service's fetches are bounded.
+#[derive(Debug, Default)]
+struct Counts {
+    by_page: HashMap<(String, String), usize>,
+    in_flight: usize,
+    max_in_flight: usize,
+    host_in_flight: HashMap<String, usize>,
+    host_max_in_flight: HashMap<String, usize>,
+}
+
+/// Counts a request as in flight until it is answered or abandoned.
+struct InFlight {
+    counts: Arc<Mutex<Counts>>,
+    host: String,
+}
+
+impl InFlight {
+    fn start(counts: &Arc<Mutex<Counts>>, host: &str, path: &str) -> Self {
+        let mut c = counts.lock().unwrap_or_else(PoisonError::into_inner);
+        *c.by_page
+            .entry((host.to_owned(), path.to_owned()))
+            .or_default() += 1;
+        c.in_flight += 1;
+        c.max_in_flight = c.max_in_flight.max(c.in_flight);
+        let now = {
+            let n = c.host_in_flight.entry(host.to_owned()).or_default();
+            *n += 1;
+            *n
+        };
+        let max = c.host_max_in_flight.entry(host.to_owned()).or_default();
+        *max = (*max).max(now);
+        Self {
+            counts: Arc::clone(counts),
+            host: host.to_owned(),
+        }
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        let mut c = self.counts.lock().unwrap_or_else(PoisonError::into_inner);
+        c.in_flight -= 1;
+        if let Some(n) = c.host_in_flight.get_mut(&self.host) {
+            *n -= 1;
+        }
+    }
 }
 
 /// A running origin on 127.0.0.1; it stops when dropped.
@@ -93,6 +143,7 @@ impl Origin {
         let state = OriginState {
             pages: Arc::default(),
             hits: Arc::default(),
+            counts: Arc::default(),
         };
         let app = Router::new().fallback(serve_page).with_state(state.clone());
         let (stop, stopped) = oneshot::channel::<()>();
@@ -118,25 +169,60 @@ impl Origin {
     /// Serves `page` at `url`; the host and path of the URL select it (the port is ignored, so
     /// `fetch.resolve` can point any host name here).
     pub fn put(&self, url: &str, page: OriginPage) {
-        let Ok(parsed) = url::Url::parse(url) else {
+        let Some(key) = page_key(url) else {
             return;
         };
-        let host = parsed.host_str().unwrap_or_default().to_owned();
-        let mut path = parsed.path().to_owned();
-        if let Some(query) = parsed.query() {
-            path = format!("{path}?{query}");
-        }
         self.state
             .pages
             .write()
             .unwrap_or_else(PoisonError::into_inner)
-            .insert((host, path), page);
+            .insert(key, page);
     }
 
     /// Requests served so far, found or not.
     pub fn hits(&self) -> usize {
         self.state.hits.load(Ordering::SeqCst)
     }
+
+    /// Requests for `url` (its host and path, as in [`put`](Self::put)) so far, found or not.
+    pub fn hits_for(&self, url: &str) -> usize {
+        let Some(key) = page_key(url) else {
+            return 0;
+        };
+        self.counts().by_page.get(&key).copied().unwrap_or(0)
+    }
+
+    /// The most requests ever in flight at once, all hosts together.
+    pub fn max_in_flight(&self) -> usize {
+        self.counts().max_in_flight
+    }
+
+    /// The most requests ever in flight at once for `host`.
+    pub fn max_in_flight_for(&self, host: &str) -> usize {
+        self.counts()
+            .host_max_in_flight
+            .get(host)
+            .copied()
+            .unwrap_or(0)
+    }
+
+    fn counts(&self) -> std::sync::MutexGuard<'_, Counts> {
+        self.state
+            .counts
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// The (host, path and query) a URL's page is kept under.
+fn page_key(url: &str) -> Option<(String, String)> {
+    let parsed = url::Url::parse(url).ok()?;
+    let host = parsed.host_str().unwrap_or_default().to_owned();
+    let mut path = parsed.path().to_owned();
+    if let Some(query) = parsed.query() {
+        path = format!("{path}?{query}");
+    }
+    Some((host, path))
 }
 
 async fn serve_page(State(state): State<OriginState>, request: Request) -> Response {
@@ -151,6 +237,7 @@ async fn serve_page(State(state): State<OriginState>, request: Request) -> Respo
         .uri()
         .path_and_query()
         .map_or_else(|| "/".to_owned(), |p| p.as_str().to_owned());
+    let _in_flight = InFlight::start(&state.counts, &host, &path);
     let page = state
         .pages
         .read()

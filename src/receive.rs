@@ -91,9 +91,9 @@ impl VerifyFailure {
     fn reason(&self) -> String {
         match self {
             Self::Unreachable | Self::Transient => "the source could not be fetched".to_owned(),
-            Self::GaveUp { attempts } => {
-                format!("the source could not be fetched ({attempts} attempts)")
-            }
+            // The same words as any fetch failure: the reason is shown on the status URL,
+            // and must not tell a refused connection from a 404.
+            Self::GaveUp { .. } => "the source could not be fetched".to_owned(),
             Self::Gone => "the source is gone (410)".to_owned(),
             Self::NoLink => "the source does not link to the target".to_owned(),
         }
@@ -104,6 +104,15 @@ impl VerifyFailure {
     fn is_definitive(&self) -> bool {
         matches!(self, Self::Gone | Self::NoLink)
     }
+}
+
+/// On whose behalf a source is fetched, which decides whether a recent outcome may be reused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Asking {
+    /// An announcement (first attempt).
+    Sender,
+    /// The queue's retry of a failed attempt.
+    Retry,
 }
 
 /// A source that links to the target: what was found, and what the spam signals read of it.
@@ -363,7 +372,9 @@ impl Receiver {
             let job = job.clone();
             let (source, target) = (source.clone(), target.clone());
             async move {
-                let verdict = receiver.verify(&source, &target, handling.rule).await;
+                let verdict = receiver
+                    .verify(&source, &target, handling.rule, Asking::Sender)
+                    .await;
                 if let Some(verdict) = handoff.deliver(verdict) {
                     receiver.record_in_background(id, verdict, &job).await;
                 }
@@ -456,8 +467,15 @@ impl Receiver {
     }
 
     /// Fetches the source and looks for the link.
-    async fn verify(&self, source: &Url, target: &Url, rule: LinkRule) -> Verdict {
-        let page = match self.inner.fetcher.fetch(source).await {
+    async fn verify(&self, source: &Url, target: &Url, rule: LinkRule, asking: Asking) -> Verdict {
+        let fetcher = &self.inner.fetcher;
+        let fetched = match asking {
+            // A sender asking again for the same target gets a fresh page (it changed it);
+            // other targets share a recent fetch of the same source.
+            Asking::Sender => fetcher.fetch_for(source, target).await,
+            Asking::Retry => fetcher.fetch(source).await,
+        };
+        let page = match fetched {
             Ok(page) => page,
             Err(FetchError::Status(410)) => return Err(VerifyFailure::Gone),
             // The fetcher has logged the precise cause once.
@@ -804,7 +822,15 @@ impl Receiver {
             return;
         };
         let verdict = if handling.verify {
-            self.verify(&source, &target, handling.rule).await
+            // A retry is ours, not a sender's: it may share a recent outcome of the same
+            // source (a flood's retries cost one fetch); a first attempt is on a sender's
+            // behalf.
+            let asking = if job.failed_attempts > 0 {
+                Asking::Retry
+            } else {
+                Asking::Sender
+            };
+            self.verify(&source, &target, handling.rule, asking).await
         } else {
             Ok(Verified::unfetched(&source, &job.claimed))
         };
@@ -1124,7 +1150,8 @@ mod tests {
         let gave_up = VerifyFailure::GaveUp { attempts: 6 };
         assert_eq!(
             gave_up.reason(),
-            "the source could not be fetched (6 attempts)"
+            VerifyFailure::Unreachable.reason(),
+            "senders cannot tell a retried failure from any other"
         );
         assert!(!gave_up.is_definitive(), "a listed mention is kept");
     }

@@ -100,6 +100,9 @@ pub(crate) fn test_config(origin: &Origin) -> Config {
     let mut config = linkback::demo::seed_config(origin.addr(), &ORIGIN_HOSTS);
     config.listen = "127.0.0.1:0".to_owned();
     config.fetch.timeout_ms = 3_000;
+    // Retries of transient failures run within a test's patience (a closed port is one).
+    config.queue.retry_base_ms = 100;
+    config.queue.max_attempts = 2;
     config
 }
 
