@@ -9,6 +9,7 @@ mod admin_page;
 mod backup;
 mod cli;
 mod hardening;
+mod hostile;
 mod listing;
 mod pingback;
 mod queue;

@@ -1,0 +1,1 @@
+//! Placeholder: hostile input tests (hardening issue).
