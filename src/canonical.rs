@@ -209,4 +209,66 @@ mod tests {
             assert_eq!(once, twice);
         }
     }
+
+    /// Pieces URLs are made of, including the awkward ones: odd IPv4 spellings, IPv6,
+    /// percent-escapes, default ports, case, dot segments, fragments, non-ASCII.
+    const URL_PIECES: &[&str] = &[
+        "http://",
+        "https://",
+        "HTTP://",
+        "ftp://",
+        "//",
+        "Example.COM",
+        "xn--bcher-kva.example",
+        "bücher.example",
+        "127.1",
+        "0x7f.1",
+        "2130706433",
+        "[::1]",
+        "[::ffff:127.0.0.1]",
+        ":80",
+        ":443",
+        ":8080",
+        ":",
+        "@",
+        "user:pass@",
+        "/",
+        "/a",
+        "/./",
+        "/../",
+        "%2e",
+        "%41",
+        "%zz",
+        "?",
+        "?q=1",
+        "&",
+        "#",
+        "#frag",
+        " ",
+        "\\",
+        "é",
+        "\u{0}",
+        "..",
+    ];
+
+    proptest::proptest! {
+        #[test]
+        fn never_panics_on_any_text(raw in proptest::prelude::any::<String>()) {
+            let _ = canonicalize(&raw);
+            let _ = host_within(&raw, "example.com");
+        }
+
+        #[test]
+        fn canonical_urls_are_fixed_points(
+            pieces in proptest::collection::vec(proptest::sample::select(URL_PIECES), 0..12),
+        ) {
+            // Whatever a sender writes, once canonical it stays the same: keys never drift.
+            if let Ok(once) = canonicalize(&pieces.concat()) {
+                let twice = canonicalize(once.as_str());
+                proptest::prop_assert_eq!(twice.as_ref(), Ok(&once));
+                proptest::prop_assert!(matches!(once.scheme(), "http" | "https"));
+                proptest::prop_assert!(once.fragment().is_none());
+            }
+        }
+    }
 }
