@@ -23,20 +23,11 @@ async fn start() -> TestServer {
 
 /// The admin view of mention `id`.
 async fn mention(server: &TestServer, id: &str) -> Json {
-    let response = server
-        .client()
-        .get(format!("{}/admin/api/mentions?limit=500", server.base))
-        .bearer_auth(ADMIN)
-        .send()
+    server
+        .admin_mentions(ADMIN)
         .await
-        .expect("request");
-    let list: Json = serde_json::from_slice(&response.bytes().await.expect("body")).expect("JSON");
-    list["mentions"]
-        .as_array()
-        .expect("mentions")
-        .iter()
+        .into_iter()
         .find(|m| m["id"].as_u64().is_some_and(|n| n.to_string() == id))
-        .cloned()
         .unwrap_or(Json::Null)
 }
 

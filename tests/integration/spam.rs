@@ -41,22 +41,11 @@ async fn start(tweak: impl FnOnce(&mut Config)) -> TestServer {
 
 /// The admin's view of the mention from `source` (any status).
 async fn admin_view(server: &TestServer, source: &str) -> Json {
-    let response = server
-        .client()
-        .get(format!("{}/admin/api/mentions?limit=500", server.base))
-        .bearer_auth(ADMIN)
-        .send()
-        .await
-        .expect("request");
-    assert_eq!(response.status(), 200);
-    let list: Json = serde_json::from_slice(&response.bytes().await.expect("body")).expect("JSON");
-    list["mentions"]
-        .as_array()
-        .expect("mentions")
-        .iter()
+    let list = server.admin_mentions(ADMIN).await;
+    list.iter()
         .find(|m| m["source"] == source)
         .cloned()
-        .unwrap_or_else(|| panic!("no mention from {source}: {list}"))
+        .unwrap_or_else(|| panic!("no mention from {source}: {list:?}"))
 }
 
 fn signal_names(view: &Json) -> Vec<String> {

@@ -277,6 +277,22 @@ impl TestServer {
         json["mentions"].as_array().cloned().unwrap_or_default()
     }
 
+    /// Every mention (any status, up to 500, newest first) as the moderation API shows it to
+    /// the holder of `token`.
+    pub(crate) async fn admin_mentions(&self, token: &str) -> Vec<Json> {
+        let response = self
+            .client
+            .get(format!("{}/admin/api/mentions?limit=500", self.base))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(response.status(), 200, "the token opens the moderation API");
+        let body = response.bytes().await.expect("body");
+        let list: Json = serde_json::from_slice(&body).expect("JSON");
+        list["mentions"].as_array().cloned().unwrap_or_default()
+    }
+
     pub(crate) fn client(&self) -> &reqwest::Client {
         &self.client
     }
