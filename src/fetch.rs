@@ -40,6 +40,7 @@ use self::cache::Cache;
 use self::guard::Blocked;
 use self::slots::Slots;
 use crate::config::{ConfigError, FetchConfig};
+use crate::metrics::FetchCounters;
 
 /// Longest time spent establishing one connection (TCP and TLS), capped by the total
 /// `timeout_ms`. Not configurable by the user: a public web server that takes longer to accept
@@ -88,6 +89,8 @@ struct Inner {
     /// Outcomes kept for `cache_ttl_ms` and the fetches in flight, under one lock (never held
     /// across an await) so that a caller always finds one or the other.
     shared: Mutex<Shared>,
+    /// Fetches by outcome and cache hits, for `GET /metrics`.
+    counters: FetchCounters,
 }
 
 /// What one fetch produced, shared by every caller that asked for the URL.
@@ -263,6 +266,7 @@ impl Fetcher {
                     ),
                     in_flight: HashMap::new(),
                 }),
+                counters: FetchCounters::default(),
             }),
         })
     }
@@ -300,6 +304,7 @@ impl Fetcher {
         let mut outcome = {
             let mut shared = self.inner.lock_shared();
             if let Some(outcome) = shared.cache.get(&key, consumer, Instant::now()) {
+                self.inner.counters.record_cache_hit();
                 tracing::debug!(
                     outcome = outcome.as_ref().map_or_else(FetchError::outcome, |_| "ok"),
                     "fetch outcome reused from the cache"
@@ -347,6 +352,9 @@ impl Fetcher {
         done: watch::Sender<Option<Outcome>>,
     ) {
         let (outcome, reached_the_network) = self.fetch_in_slot(&url).await;
+        // Every fetch ends here, one that found no slot in time included (as a timeout).
+        let label = outcome.as_ref().map_or_else(FetchError::outcome, |_| "ok");
+        self.inner.counters.record_outcome(label);
         let outcome: Outcome = outcome.map(Arc::new);
         {
             let mut shared = self.inner.lock_shared();
@@ -417,6 +425,11 @@ impl Fetcher {
             ),
         }
         result
+    }
+
+    /// Fetches by outcome and cache hits, for `GET /metrics`.
+    pub fn counters(&self) -> &FetchCounters {
+        &self.inner.counters
     }
 
     /// Outcomes cached now (expired ones included until touched) and fetches in flight.

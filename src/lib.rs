@@ -11,6 +11,7 @@
 //! - [`routes`]: the URL table and every HTTP layer; handlers are thin (decode → receive →
 //!   encode).
 //! - [`receive`]: the one use case: announcement → cheap checks → fetch → extract → store.
+//! - [`metrics`]: the counters, histogram and gauges of `GET /metrics` (Prometheus text).
 //! - [`limits`]: rate limits per sender, source host and article, before any storage or fetch.
 //! - [`moderation`] (pure): block/mute/allow rules, the spam signals, the learned filter and
 //!   the verdict they add up to ([`moderation::assess`]).
@@ -32,6 +33,7 @@ pub mod demo;
 pub mod extract;
 pub mod fetch;
 pub mod limits;
+pub mod metrics;
 pub mod model;
 pub mod moderation;
 pub mod origin;

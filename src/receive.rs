@@ -29,6 +29,7 @@ use crate::config::{Config, ModerationMode};
 use crate::extract::{self, Document, Extraction, Found, LinkRule, PageFeatures};
 use crate::fetch::{FetchError, Fetcher};
 use crate::limits::RateLimits;
+use crate::metrics::Metrics;
 use crate::model::{AUTOMATIC, Claimed, Mention, MentionId, Protocol, Status, now_ms};
 use crate::moderation::assess::{self, Assessment, Evidence};
 use crate::moderation::fan_out::FanOut;
@@ -180,6 +181,7 @@ struct Inner {
     fetcher: Fetcher,
     limits: RateLimits,
     fan_out: Mutex<FanOut>,
+    metrics: Metrics,
 }
 
 impl Receiver {
@@ -193,6 +195,7 @@ impl Receiver {
                 fetcher,
                 limits,
                 fan_out: Mutex::new(FanOut::default()),
+                metrics: Metrics::default(),
             }),
         }
     }
@@ -205,6 +208,21 @@ impl Receiver {
     /// The configuration it runs under.
     pub fn config(&self) -> &Config {
         &self.inner.config
+    }
+
+    /// The service's counters, for `GET /metrics`.
+    pub fn metrics(&self) -> &Metrics {
+        &self.inner.metrics
+    }
+
+    /// The fetcher the pipeline verifies with.
+    pub fn fetcher(&self) -> &Fetcher {
+        &self.inner.fetcher
+    }
+
+    /// Keys the rate limiters track now (senders, source hosts, articles).
+    pub fn rate_limit_keys(&self) -> usize {
+        self.inner.limits.keys()
     }
 
     /// How `protocol`'s announcements are handled under the current configuration.
@@ -238,6 +256,14 @@ impl Receiver {
     /// [`Accepted::Continuing`] and verified in the background.
     #[tracing::instrument(skip_all, fields(protocol = request.protocol.as_str(), source = %request.source, target = %request.target))]
     pub async fn receive(&self, request: PingRequest) -> Result<Accepted, Rejection> {
+        let protocol = request.protocol;
+        // Counted once here, whichever of the pipeline's exits answered.
+        let result = self.receive_counted(request).await;
+        self.inner.metrics.record_ping(protocol, &result);
+        result
+    }
+
+    async fn receive_counted(&self, request: PingRequest) -> Result<Accepted, Rejection> {
         let handling = self.handling(request.protocol);
         let source = canonicalize(&request.source).map_err(Rejection::InvalidSource)?;
         let target = canonicalize(&request.target).map_err(Rejection::InvalidTarget)?;
@@ -468,6 +494,8 @@ impl Receiver {
 
     /// Fetches the source and looks for the link.
     async fn verify(&self, source: &Url, target: &Url, rule: LinkRule, asking: Asking) -> Verdict {
+        // Records the time to the verdict on every exit.
+        let _timer = self.inner.metrics.verification_timer();
         let fetcher = &self.inner.fetcher;
         let fetched = match asking {
             // A sender asking again for the same target gets a fresh page (it changed it);

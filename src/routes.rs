@@ -17,8 +17,10 @@ mod xmlrpc;
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
-use axum::http::{Method, StatusCode, header};
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
+use axum::http::{HeaderMap, Method, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use tower_http::cors::{Any, CorsLayer};
 use tower_http::timeout::TimeoutLayer;
@@ -79,6 +81,38 @@ fn admin_api() -> Router<AppState> {
 /// Largest admin request body: a bulk request of 500 ids (the API's JSON, the page's form).
 const MAX_ADMIN_BODY_BYTES: usize = 32 * 1024;
 
+/// `GET /metrics`: the Prometheus text format, for the admin token only (traffic volumes are
+/// not public; Prometheus sends it with `authorization: { credentials: TOKEN }`).
+async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
+    if let auth::Actor::Site(_) = auth::actor(state.receiver.config(), &headers)? {
+        return Err(ApiError::Forbidden);
+    }
+    // Counting mentions and the queue scans sled: off the async workers.
+    let text = tokio::task::spawn_blocking(move || crate::metrics::render(&state.receiver))
+        .await
+        .map_err(|e| {
+            tracing::error!(error = %e, "rendering the metrics failed");
+            ApiError::Internal
+        })?;
+    Ok(([(header::CONTENT_TYPE, crate::metrics::CONTENT_TYPE)], text).into_response())
+}
+
+/// Counts every answer by route template (never the raw path: the series stay bounded) and
+/// status; outermost, so that timeouts count too.
+async fn count_requests(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let endpoint = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or(crate::metrics::UNMATCHED, MatchedPath::as_str)
+        .to_owned();
+    let response = next.run(request).await;
+    state
+        .receiver
+        .metrics()
+        .record_request(&endpoint, response.status().as_u16());
+    response
+}
+
 /// Builds the service's router over `state`.
 pub fn router(state: AppState) -> Router {
     Router::new()
@@ -100,6 +134,7 @@ pub fn router(state: AppState) -> Router {
         .nest("/admin/api", admin_api())
         .merge(admin_page::routes())
         .route("/healthz", get(|| async { "ok\n" }))
+        .route("/metrics", get(metrics))
         .layer(
             TraceLayer::new_for_http().make_span_with(|request: &Request| {
                 // The route template, not the raw path: no query strings (and their URLs) in
@@ -114,6 +149,10 @@ pub fn router(state: AppState) -> Router {
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
             REQUEST_TIMEOUT,
+        ))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            count_requests,
         ))
         .with_state(state)
 }

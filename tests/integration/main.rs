@@ -11,6 +11,7 @@ mod cli;
 mod hardening;
 mod hostile;
 mod listing;
+mod metrics;
 mod pingback;
 mod queue;
 mod reliability;
