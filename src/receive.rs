@@ -357,30 +357,9 @@ impl Receiver {
 
         if !handling.verify {
             let verified = Verified::unfetched(&source, &request.claimed);
-            let decided = match self.judge(
-                &new.site,
-                &source,
-                &target,
-                request.sender_ip,
-                &verified,
-                &job,
-            ) {
-                Judgement::Keep(decided) => decided,
-                Judgement::Refuse(rule) => {
-                    store
-                        .undo_reservation(&reservation)
-                        .map_err(|e| internal(&e))?;
-                    store.durable().await.map_err(|e| internal(&e))?;
-                    info!(rule, "refused by block rule {rule}");
-                    return Err(Rejection::Denied);
-                }
-            };
-            let mention = store
-                .finish(id, |m| {
-                    apply_success(m, &verified.found, &job.claimed, &decided)
-                })
-                .map_err(|e| internal(&e))?;
-            store.durable().await.map_err(|e| internal(&e))?;
+            let mention = self
+                .keep_verified(&reservation, &new, &source, &target, &verified, &job)
+                .await?;
             info!(mention.id = id, "mention {id} stored without verification");
             return Ok(Accepted::Verified(Box::new(mention)));
         }
@@ -422,31 +401,9 @@ impl Receiver {
         };
         match verdict {
             Some(Ok(verified)) => {
-                let judgement = self.judge(
-                    &new.site,
-                    &source,
-                    &target,
-                    request.sender_ip,
-                    &verified,
-                    &job,
-                );
-                let decided = match judgement {
-                    Judgement::Keep(decided) => decided,
-                    Judgement::Refuse(rule) => {
-                        store
-                            .undo_reservation(&reservation)
-                            .map_err(|e| internal(&e))?;
-                        store.durable().await.map_err(|e| internal(&e))?;
-                        info!(rule, "refused by block rule {rule} after reading the page");
-                        return Err(Rejection::Denied);
-                    }
-                };
-                let mention = store
-                    .finish(id, |m| {
-                        apply_success(m, &verified.found, &job.claimed, &decided)
-                    })
-                    .map_err(|e| internal(&e))?;
-                store.durable().await.map_err(|e| internal(&e))?;
+                let mention = self
+                    .keep_verified(&reservation, &new, &source, &target, &verified, &job)
+                    .await?;
                 info!(
                     mention.id = id,
                     status = mention.status.as_str(),
@@ -490,6 +447,39 @@ impl Receiver {
                 Ok(Accepted::Continuing(Box::new(mention)))
             }
         }
+    }
+
+    /// Judges a verified announcement the sender waits for and stores the outcome durably; a
+    /// block rule matching the page's words undoes the reservation instead (access denied).
+    async fn keep_verified(
+        &self,
+        reservation: &Reservation,
+        new: &NewMention,
+        source: &Url,
+        target: &Url,
+        verified: &Verified,
+        job: &Job,
+    ) -> Result<Mention, Rejection> {
+        let store = &self.inner.store;
+        let judgement = self.judge(&new.site, source, target, new.sender_ip, verified, job);
+        let decided = match judgement {
+            Judgement::Keep(decided) => decided,
+            Judgement::Refuse(rule) => {
+                store
+                    .undo_reservation(reservation)
+                    .map_err(|e| internal(&e))?;
+                store.durable().await.map_err(|e| internal(&e))?;
+                info!(rule, "refused by block rule {rule} after reading the page");
+                return Err(Rejection::Denied);
+            }
+        };
+        let mention = store
+            .finish(reservation.id(), |m| {
+                apply_success(m, &verified.found, &job.claimed, &decided);
+            })
+            .map_err(|e| internal(&e))?;
+        store.durable().await.map_err(|e| internal(&e))?;
+        Ok(mention)
     }
 
     /// Fetches the source and looks for the link.
