@@ -23,6 +23,7 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use tower_http::cors::{Any, CorsLayer};
+use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
@@ -113,20 +114,28 @@ async fn count_requests(State(state): State<AppState>, request: Request, next: N
     response
 }
 
+/// The receiving endpoints' body limit: a `Content-Length` over [`MAX_PING_BODY_BYTES`] is
+/// refused (413) before a byte of the body is read, so a sender announcing gigabytes never
+/// holds the connection until the request timeout; a body without a length is counted as it
+/// arrives.
+fn ping_body_limit() -> RequestBodyLimitLayer {
+    RequestBodyLimitLayer::new(MAX_PING_BODY_BYTES)
+}
+
 /// Builds the service's router over `state`.
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route(
             "/xmlrpc",
-            post(xmlrpc::handle_xmlrpc).layer(DefaultBodyLimit::max(MAX_PING_BODY_BYTES)),
+            post(xmlrpc::handle_xmlrpc).layer(ping_body_limit()),
         )
         .route(
             "/trackback",
-            post(trackback::receive_trackback).layer(DefaultBodyLimit::max(MAX_PING_BODY_BYTES)),
+            post(trackback::receive_trackback).layer(ping_body_limit()),
         )
         .route(
             "/webmention",
-            post(webmention::receive_webmention).layer(DefaultBodyLimit::max(MAX_PING_BODY_BYTES)),
+            post(webmention::receive_webmention).layer(ping_body_limit()),
         )
         .route("/webmention/{id}", get(webmention::webmention_status))
         .merge(public_reads())
