@@ -411,6 +411,16 @@ impl Receiver {
                 );
                 Ok(Accepted::Verified(Box::new(mention)))
             }
+            // A failure that may pass (the source timed out, refused, answered 5xx) is not the
+            // sender's fault: the announcement stays queued and is retried like one that
+            // outlived the deadline, so a busy moment on either side loses no mention.
+            Some(Err(VerifyFailure::Transient)) if self.retry_or_give_up(id, &job).await => {
+                let mention = store
+                    .get(id)
+                    .map_err(|e| internal(&e))?
+                    .ok_or(Rejection::Internal)?;
+                Ok(Accepted::Continuing(Box::new(mention)))
+            }
             Some(Err(failure)) => {
                 match &reservation {
                     // A listed mention whose source is gone or stopped linking goes away.
@@ -697,12 +707,10 @@ impl Receiver {
                 Err(e) => Err(e),
             },
             Err(VerifyFailure::Transient) => {
-                let attempts = job.failed_attempts.saturating_add(1);
-                let queue = &self.inner.config.queue;
-                if attempts < queue.max_attempts {
-                    self.retry_later(id, job, attempts).await;
+                if self.retry_or_give_up(id, job).await {
                     return;
                 }
+                let attempts = job.failed_attempts.saturating_add(1);
                 warn!(
                     mention.id = id,
                     attempts, "giving up on mention {id} after {attempts} attempts"
@@ -728,6 +736,17 @@ impl Receiver {
                 error!(mention.id = id, error = %e, "cannot record the verification of mention {id}")
             }
         }
+    }
+
+    /// After a failure that may pass: schedules another attempt and says `true`, or says
+    /// `false` when the job has had its `[queue] max_attempts` (the caller then gives up).
+    async fn retry_or_give_up(&self, id: MentionId, job: &Job) -> bool {
+        let attempts = job.failed_attempts.saturating_add(1);
+        if attempts >= self.inner.config.queue.max_attempts {
+            return false;
+        }
+        self.retry_later(id, job, attempts).await;
+        true
     }
 
     /// Keeps the job in the queue for another attempt after the backoff, with the reason on

@@ -81,6 +81,32 @@ async fn a_source_down_for_a_while_is_verified_when_it_is_back() {
 }
 
 #[tokio::test]
+async fn a_pingback_whose_source_fails_for_now_is_accepted_and_retried() {
+    let server = start().await;
+    let source = "http://blog.example.net/busy/";
+    server
+        .origin
+        .put(source, OriginPage::html("busy").with_status(503));
+    let answer = server
+        .ping(source, ARTICLE)
+        .await
+        .expect("not the sender's fault");
+    assert!(answer.contains("continues"), "{answer}");
+    server.origin.put(
+        source,
+        OriginPage::html(&format!(
+            "<title>Up</title><p><a href=\"{ARTICLE}\">x</a></p>"
+        )),
+    );
+    assert!(
+        eventually(10, || async { server.listing(ARTICLE).await.len() == 1 }).await,
+        "verified on a retry"
+    );
+    assert_eq!(server.listing(ARTICLE).await[0]["title"], "Up");
+    server.stop().await;
+}
+
+#[tokio::test]
 async fn a_source_that_stays_down_is_given_up_after_the_last_attempt() {
     let server = start().await;
     let source = "http://blog.example.net/down/";
