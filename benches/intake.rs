@@ -28,17 +28,16 @@
 //! [`TARGET_PINGS_PER_SEC`] verified pings/s, the extractor at least [`TARGET_EXTRACT_MB_S`]
 //! MB/s) are reported as met or missed, never asserted.
 
-use std::convert::Infallible;
+mod common;
+
+use common::{cpu_time, env_number, met, serve_fixed, serve_with};
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use http_body_util::{BodyExt, Full};
-use hyper::body::{Bytes, Incoming};
-use hyper::service::service_fn;
-use hyper::{Request, Response};
-use hyper_util::rt::TokioIo;
+use hyper::body::Bytes;
 use linkback::config::{Config, ModerationMode};
 use linkback::extract::{Extraction, LinkRule, extract, extract_with_features};
 use linkback::state::AppState;
@@ -177,17 +176,6 @@ async fn run(duration: Duration, connections: usize) {
         "target: extractor at least {TARGET_EXTRACT_MB_S:.0} MB/s: {extract_mb_s:.1}: {}",
         met(extract_mb_s >= TARGET_EXTRACT_MB_S)
     );
-}
-
-fn met(ok: bool) -> &'static str {
-    if ok { "met" } else { "MISSED" }
-}
-
-fn env_number(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
 }
 
 /// The service's configuration: one site, auto moderation, the blogs resolved to the origin,
@@ -347,28 +335,6 @@ async fn drive(
     run
 }
 
-/// CPU time this process has used so far (user + system), from `/proc/self/stat`.
-fn cpu_time() -> Duration {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    // The fields after the command name (which is in parentheses and may hold spaces).
-    let fields: Vec<&str> = stat
-        .rsplit_once(')')
-        .map_or("", |(_, rest)| rest)
-        .split_whitespace()
-        .collect();
-    let ticks: u64 = [11, 12]
-        .iter()
-        .filter_map(|&i| fields.get(i).and_then(|f| f.parse::<u64>().ok()))
-        .sum();
-    // USER_HZ is 100 on Linux.
-    Duration::from_millis(ticks * 10)
-}
-
-/// A plain hyper HTTP/1 server on loopback that reads each request's body and answers `body`.
-async fn serve_fixed(body: Bytes, content_type: &'static str) -> SocketAddr {
-    serve_with(move |_path| body.clone(), content_type).await
-}
-
 /// The origin: every path answers the page that links to the article the path names.
 async fn serve_origin(page: Arc<PageTemplate>) -> SocketAddr {
     serve_with(
@@ -384,41 +350,6 @@ async fn serve_origin(page: Arc<PageTemplate>) -> SocketAddr {
         "text/html; charset=utf-8",
     )
     .await
-}
-
-async fn serve_with(
-    answer: impl Fn(&str) -> Bytes + Send + Sync + 'static,
-    content_type: &'static str,
-) -> SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    let answer = Arc::new(answer);
-    tokio::spawn(async move {
-        loop {
-            let Ok((stream, _)) = listener.accept().await else {
-                continue;
-            };
-            let answer = Arc::clone(&answer);
-            tokio::spawn(async move {
-                let service = service_fn(move |request: Request<Incoming>| {
-                    let answer = Arc::clone(&answer);
-                    async move {
-                        let path = request.uri().path().to_owned();
-                        let _ = request.into_body().collect().await;
-                        let response = Response::builder()
-                            .header("Content-Type", content_type)
-                            .body(Full::new(answer(&path)))
-                            .expect("response");
-                        Ok::<_, Infallible>(response)
-                    }
-                });
-                let _ = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(TokioIo::new(stream), service)
-                    .await;
-            });
-        }
-    });
-    addr
 }
 
 /// A ~50 KB blog post: fixed parts generated once, with a title and the sentence around the

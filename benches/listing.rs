@@ -16,21 +16,18 @@
 //! Exit status 0 always; the targets (at least [`TARGET_RATIO`] of the baseline's requests per
 //! second, p99 under [`TARGET_P99_MS`] ms) are reported as met or missed.
 
-use std::convert::Infallible;
-use std::net::SocketAddr;
+mod common;
+
+use common::{cpu_time, met, serve_fixed};
+
 use std::process::Command;
 use std::time::Duration;
 
-use http_body_util::{BodyExt, Full};
-use hyper::body::{Bytes, Incoming};
-use hyper::service::service_fn;
-use hyper::{Request, Response};
-use hyper_util::rt::TokioIo;
 use linkback::canonical::canonicalize;
 use linkback::config::{Config, ModerationMode};
-use linkback::model::{Protocol, Status};
+use linkback::model::Protocol;
 use linkback::state::AppState;
-use linkback::store::{Job, NewMention, Resend, Store};
+use linkback::store::{NewMention, Store};
 use tokio::net::TcpListener;
 
 /// Mentions of the article listed.
@@ -96,7 +93,7 @@ async fn run(secs: u64) {
     let listed = json["mentions"].as_array().map_or(0, Vec::len);
     assert_eq!(listed, MENTIONS, "the article lists every mention: {json}");
 
-    let baseline = serve_fixed(body.clone()).await;
+    let baseline = serve_fixed(body.clone(), "application/json").await;
     let baseline_url = format!("http://{baseline}{path}");
     println!(
         "listing: {} cores, article with {listed} approved mentions, answer of {} bytes, wrk \
@@ -142,10 +139,6 @@ async fn run(secs: u64) {
     );
 }
 
-fn met(ok: bool) -> &'static str {
-    if ok { "met" } else { "MISSED" }
-}
-
 /// Stores mention `n` of `target` as the pipeline does once a source is verified: reserved,
 /// then finished as approved with what extraction found.
 fn store_approved(store: &Store, site: &str, target: &str, target_key: &str, n: usize) {
@@ -159,27 +152,7 @@ fn store_approved(store: &Store, site: &str, target: &str, target_key: &str, n: 
         target_key: target_key.to_owned(),
         sender_ip: Some([127, 0, 0, 1].into()),
     };
-    let job = Job {
-        protocol: Some(Protocol::Pingback),
-        ..Job::default()
-    };
-    let id = store
-        .reserve(&new, &job, Resend::Always)
-        .expect("reserve")
-        .id();
-    store
-        .finish(id, |m| {
-            m.status = Status::Approved;
-            m.title = Some(format!("Field notes {n}: what the river taught us"));
-            m.excerpt = Some(format!(
-                "[…] Note {n} builds on an earlier piece: as this article on river crossings \
-                 argues, the old ford was used long before the bridge, and entry {n} of this \
-                 series follows […]"
-            ));
-            m.author = Some("Robin Example".to_owned());
-            m.verified_at_ms = Some(m.received_at_ms);
-        })
-        .expect("finish");
+    common::store_approved(store, &new, n as u64);
 }
 
 /// What wrk reported.
@@ -244,23 +217,6 @@ async fn wrk(url: &str, secs: u64) -> WrkReport {
     report
 }
 
-/// CPU time this process has used so far (user + system), from `/proc/self/stat`.
-fn cpu_time() -> Duration {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    // The fields after the command name (which is in parentheses and may hold spaces).
-    let fields: Vec<&str> = stat
-        .rsplit_once(')')
-        .map_or("", |(_, rest)| rest)
-        .split_whitespace()
-        .collect();
-    let ticks: u64 = [11, 12]
-        .iter()
-        .filter_map(|&i| fields.get(i).and_then(|f| f.parse::<u64>().ok()))
-        .sum();
-    // USER_HZ is 100 on Linux.
-    Duration::from_millis(ticks * 10)
-}
-
 /// A wrk duration ("812.00us", "1.23ms", "1.02s") in milliseconds.
 fn millis(value: &str) -> f64 {
     let split = value
@@ -275,35 +231,4 @@ fn millis(value: &str) -> f64 {
         "m" => number * 60_000.0,
         _ => f64::NAN,
     }
-}
-
-/// A plain hyper HTTP/1 server on loopback that answers every request with `body` as JSON.
-async fn serve_fixed(body: Bytes) -> SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    tokio::spawn(async move {
-        loop {
-            let Ok((stream, _)) = listener.accept().await else {
-                continue;
-            };
-            let body = body.clone();
-            tokio::spawn(async move {
-                let service = service_fn(move |request: Request<Incoming>| {
-                    let body = body.clone();
-                    async move {
-                        let _ = request.into_body().collect().await;
-                        let response = Response::builder()
-                            .header("Content-Type", "application/json")
-                            .body(Full::new(body))
-                            .expect("response");
-                        Ok::<_, Infallible>(response)
-                    }
-                });
-                let _ = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(TokioIo::new(stream), service)
-                    .await;
-            });
-        }
-    });
-    addr
 }

@@ -27,15 +27,19 @@
 //! mention, under [`TARGET_RSS_MB`] MB resident, listing latency flat) are reported as met or
 //! missed.
 
+mod common;
+
+use common::{env_number, met};
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use linkback::canonical::canonicalize;
 use linkback::config::Config;
-use linkback::model::{Protocol, Status};
+use linkback::model::Protocol;
 use linkback::state::AppState;
-use linkback::store::{Job, NewMention, PageRequest, Resend, Store};
+use linkback::store::{NewMention, PageRequest, Store};
 
 /// Mentions of the first stage.
 const SMALL: u64 = 1_000;
@@ -213,17 +217,6 @@ fn main() {
     );
 }
 
-fn met(ok: bool) -> &'static str {
-    if ok { "met" } else { "MISSED" }
-}
-
-fn env_number(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
 fn target_url(article: u64) -> String {
     format!("{SITE}{}/articles/{article}/", 2020 + article % 6)
 }
@@ -324,28 +317,7 @@ fn store_approved(store: &Store, config: &Config, target: &str, n: u64) {
         target_key: config.article_key(&target_url),
         sender_ip: Some([192, 0, 2, (n % 250) as u8 + 1].into()),
     };
-    let job = Job {
-        protocol: Some(Protocol::Pingback),
-        fan_out: 1,
-        ..Job::default()
-    };
-    let id = store
-        .reserve(&new, &job, Resend::Always)
-        .expect("reserve")
-        .id();
-    store
-        .finish(id, |m| {
-            m.status = Status::Approved;
-            m.title = Some(format!("Field notes {n}: what the river taught us"));
-            m.excerpt = Some(format!(
-                "[…] Note {n} builds on an earlier piece: as this article on river crossings \
-                 argues, the old ford was used long before the bridge, and entry {n} of this \
-                 series follows […]"
-            ));
-            m.author = Some("Robin Example".to_owned());
-            m.verified_at_ms = Some(m.received_at_ms);
-        })
-        .expect("finish");
+    common::store_approved(store, &new, n);
 }
 
 /// Bytes of every file under `dir`.
