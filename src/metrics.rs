@@ -1,7 +1,7 @@
 //! What `GET /metrics` shows, in the Prometheus text exposition format 0.0.4: requests by route
 //! and status, announcements by protocol and result, fetches by outcome, the verification
 //! latency histogram, and gauges read when scraped (queue depth, mentions, store size, fetch
-//! cache, rate-limit keys).
+//! cache, answer cache, rate-limit keys).
 //!
 //! Hand-written rather than the `prometheus` or `metrics` crates: the whole need is three
 //! counter families, one histogram and a few gauges rendered as text, some hundred lines here,
@@ -9,7 +9,7 @@
 //! protobuf option we would never use. The text format is small and stable; [`Exposition`]
 //! writes it and is tested line by line.
 //!
-//! The registry is per service, not a global static: the [`Receiver`] owns a [`Metrics`] and the
+//! The registry is per service, not a global static: the [`Receiver`](crate::receive::Receiver) owns a [`Metrics`] and the
 //! [`Fetcher`](crate::fetch::Fetcher) its [`FetchCounters`], so several services in one
 //! process (the integration tests run dozens) never mix their counts. Counters sit behind a
 //! `Mutex` around a sorted map: label values are known only at run time (route templates), the
@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 
 use crate::model::Protocol;
 use crate::protocol::{Accepted, Rejection};
-use crate::receive::Receiver;
+use crate::state::AppState;
 
 /// The `Content-Type` of the text exposition format.
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
@@ -145,7 +145,8 @@ impl FetchCounters {
 /// gauge whose source fails (the store) is left out and the failure logged, so one bad read
 /// does not hide the counters. Reads every mention key and queue entry (sled counts by
 /// scanning): call it off the async workers.
-pub fn render(receiver: &Receiver) -> String {
+pub fn render(state: &AppState) -> String {
+    let receiver = &state.receiver;
     let metrics = receiver.metrics();
     let mut out = Exposition::default();
     out.counter(
@@ -198,6 +199,15 @@ pub fn render(receiver: &Receiver) -> String {
         "Fetch outcomes reused from the cache instead of fetching.",
         [(Vec::new(), counters.cache_hits.load(Ordering::Relaxed))],
     );
+    let (hits, misses) = state.answers.hits_and_misses();
+    out.counter(
+        "linkback_answer_cache_total",
+        "Public answers (listings, counts, embeds, feeds) served from the cache (hit) or rendered from the store (miss).",
+        [
+            (vec![("result", "hit".to_owned())], hits),
+            (vec![("result", "miss".to_owned())], misses),
+        ],
+    );
     out.histogram(
         "linkback_verification_seconds",
         "Time from the start of a source's fetch to the verdict.",
@@ -235,6 +245,11 @@ pub fn render(receiver: &Receiver) -> String {
         "linkback_fetches_in_flight",
         "Source fetches running now.",
         in_flight,
+    );
+    out.gauge(
+        "linkback_answer_cache_bytes",
+        "Bytes of rendered public answers held in memory.",
+        state.answers.bytes(),
     );
     out.gauge(
         "linkback_rate_limit_keys",

@@ -5,7 +5,7 @@ mod admin;
 mod admin_page;
 mod auth;
 mod error;
-mod listing;
+pub(crate) mod listing;
 pub(crate) mod render;
 mod sender;
 mod session;
@@ -89,7 +89,7 @@ async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Result<Re
         return Err(ApiError::Forbidden);
     }
     // Counting mentions and the queue scans sled: off the async workers.
-    let text = tokio::task::spawn_blocking(move || crate::metrics::render(&state.receiver))
+    let text = tokio::task::spawn_blocking(move || crate::metrics::render(&state))
         .await
         .map_err(|e| {
             tracing::error!(error = %e, "rendering the metrics failed");

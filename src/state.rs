@@ -7,6 +7,7 @@ use crate::canonical::canonicalize;
 use crate::config::Config;
 use crate::fetch::{FetchError, Fetcher};
 use crate::receive::Receiver;
+use crate::routes::listing::cache::{self as listing_cache, AnswerCache};
 use crate::store::{DEFAULT_CACHE_BYTES, Store, StoreError};
 
 /// The stored setting that remembers which alias rules the article keys were made with.
@@ -17,6 +18,8 @@ const ARTICLE_KEYS_SETTING: &str = "article_keys";
 pub struct AppState {
     /// The pipeline, with the store and the configuration it runs under.
     pub receiver: Receiver,
+    /// Rendered public answers, reused while their article or site is unchanged.
+    pub(crate) answers: Arc<AnswerCache>,
 }
 
 /// Why the service cannot start.
@@ -53,6 +56,7 @@ impl AppState {
         let fetcher = Fetcher::new(&config.fetch, &config.user_agent())?;
         Ok(Self {
             receiver: Receiver::new(Arc::new(config), store, fetcher),
+            answers: Arc::new(AnswerCache::new(listing_cache::DEFAULT_BUDGET_BYTES)),
         })
     }
 }

@@ -16,6 +16,7 @@
 //! registered, and one flusher thread serves everyone waiting with a single fsync.
 
 mod backup;
+mod generations;
 mod keys;
 mod record;
 
@@ -272,6 +273,8 @@ struct Inner {
     /// Each site's learned filter, loaded on first use. The lock also serialises moderator
     /// verdicts, so training follows the order in which the verdicts were stored.
     classifiers: Mutex<HashMap<String, Arc<Classifier>>>,
+    /// Bumped after every committed change to a scope's mentions; see [`Store::generation`].
+    generations: generations::Generations,
     flush_requests: Option<mpsc::Sender<Waiter>>,
     flusher: Option<JoinHandle<()>>,
 }
@@ -404,6 +407,7 @@ impl Store {
                 excerpts,
                 filters,
                 classifiers: Mutex::new(HashMap::new()),
+                generations: generations::Generations::default(),
                 flush_requests: Some(flush_requests),
                 flusher: Some(flusher),
             }),
@@ -568,6 +572,10 @@ impl Store {
                     queue.insert(&key, job_bytes.as_slice())?;
                     Ok(Reservation::New(id))
                 });
+        if result.is_ok() {
+            // A re-announcement may have added a protocol that the public listing shows.
+            self.announce(&new.target_key, &new.site);
+        }
         result.map_err(|e| match e {
             TransactionError::Abort(Abort::Registered(m)) => ReserveError::AlreadyRegistered(m),
             TransactionError::Abort(Abort::Damaged(id)) => ReserveError::Store(damaged_record(id)),
@@ -605,6 +613,9 @@ impl Store {
                     }
                     Ok(())
                 });
+        if let Reservation::Again { previous, .. } = reservation {
+            self.announce(&previous.target_key, &previous.site);
+        }
         result.map_err(|e| tx_error(e, reservation.id()))
     }
 
@@ -828,6 +839,9 @@ impl Store {
                 Ok(Some(mention))
             },
         );
+        if let Ok(Some(mention)) = &result {
+            self.announce(&mention.target_key, &mention.site);
+        }
         result.map_err(|e| tx_error(e, id))
     }
 
@@ -951,6 +965,9 @@ impl Store {
             }
             Ok((before, mention))
         });
+        if let Ok((_, after)) = &result {
+            self.announce(&after.target_key, &after.site);
+        }
         result.map_err(|e| tx_error(e, id))
     }
 
@@ -967,6 +984,9 @@ impl Store {
             }
             Ok(mention)
         });
+        if let Ok(mention) = &result {
+            self.announce(&mention.target_key, &mention.site);
+        }
         result.map_err(|e| tx_error(e, id))
     }
 
@@ -1018,6 +1038,21 @@ impl Store {
             .map(i64::from_be_bytes))
     }
 
+    /// A counter that changes after every committed change to `scope`'s mentions (a new
+    /// announcement, a verification, a verdict, a protocol added, a delete), in this process.
+    /// Anything derived from the scope's mentions and read after the counter stays current as
+    /// long as the counter does not move. It starts again at 0 when the store is opened.
+    pub fn generation(&self, scope: ChangeScope<'_>) -> u64 {
+        self.inner.generations.get(&scope.key())
+    }
+
+    /// Marks an article and its site as changed, once the change is committed.
+    fn announce(&self, target_key: &str, site: &str) {
+        let generations = &self.inner.generations;
+        generations.bump(&ChangeScope::Article(target_key).key());
+        generations.bump(&ChangeScope::Site(site).key());
+    }
+
     /// Moves every mention whose article key `key_of` now gives differently (alias rules
     /// changed) to its new key, in its indexes too. Returns how many moved. A mention whose new
     /// (article, source) pair is already taken keeps the older mention as the pair's.
@@ -1062,6 +1097,8 @@ impl Store {
                 Ok(())
             });
             result.map_err(|e| tx_error(e, id))?;
+            self.announce(&mention.target_key, &mention.site);
+            self.announce(&new_key, &mention.site);
             moved += 1;
         }
         Ok(moved)
@@ -1529,6 +1566,51 @@ mod tests {
                 id
             })
             .collect()
+    }
+
+    #[test]
+    fn every_committed_change_moves_the_generation_of_its_article_and_site() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(dir.path(), DEFAULT_CACHE_BYTES).expect("open");
+        let target = "http://blog.example/post/";
+        let generations = |s: &Store| {
+            (
+                s.generation(ChangeScope::Article(target)),
+                s.generation(ChangeScope::Site("blog")),
+            )
+        };
+        let mut seen = generations(&store);
+        let mut moved = |what: &str, store: &Store| {
+            let now = generations(store);
+            assert!(now.0 != seen.0 && now.1 != seen.1, "{what} did not move it");
+            seen = now;
+        };
+        let ping = new_mention("http://a.example/", target);
+        let id = reserve(&store, &ping).expect("reserve").id();
+        moved("reserve", &store);
+        store.finish(id, set(Status::Approved)).expect("finish");
+        moved("finish", &store);
+        store.note_protocol(id, Protocol::Webmention).expect("note");
+        moved("note_protocol", &store);
+        let again = store
+            .reserve(&ping, &job(), Resend::Always)
+            .expect("re-verify");
+        moved("reserve again", &store);
+        store.undo_reservation(&again).expect("undo");
+        moved("undo_reservation", &store);
+        store
+            .set_status(id, Status::Spam, "admin")
+            .expect("set_status");
+        moved("set_status", &store);
+        store.delete(id).expect("delete");
+        moved("delete", &store);
+        // A refused announcement changes nothing, and nor does it move the counter.
+        reserve(&store, &new_mention("http://b.example/", target)).expect("b");
+        moved("reserve b", &store);
+        assert!(reserve(&store, &new_mention("http://b.example/", target)).is_err());
+        assert_eq!(generations(&store), seen, "a refused reserve moved it");
+        assert!(store.delete(MentionId::MAX).expect("delete").is_none());
+        assert_eq!(generations(&store), seen, "deleting nothing moved it");
     }
 
     #[tokio::test]

@@ -1,11 +1,15 @@
 //! Public reads of approved mentions: the JSON (and JF2) listing, counts, the embeddable list
 //! and its script, and Atom feeds. Every answer carries `ETag` and `Last-Modified` and answers
-//! conditional requests with 304. Only the article's (or site's) own index range is read.
+//! conditional requests with 304. Only the article's (or site's) own index range is read, and
+//! only when the scope changed since the same answer was last rendered ([`cache`]).
+
+pub(crate) mod cache;
 
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use url::Url;
 
@@ -14,6 +18,8 @@ use crate::model::{Mention, Protocol, Status, parse_rfc3339, rfc3339};
 use crate::routes::{ApiError, render};
 use crate::state::AppState;
 use crate::store::{ChangeScope, Order, Page, PageRequest};
+
+use cache::Rendered;
 
 /// Mentions per page when the client does not say.
 pub(crate) const DEFAULT_PAGE_SIZE: usize = 50;
@@ -61,6 +67,31 @@ impl Selection {
         mention.status == Status::Approved
             && self.since_ms.is_none_or(|since| listed_at >= since)
             && self.protocol.is_none_or(|p| mention.protocols.contains(&p))
+    }
+
+    /// What identifies the answer of `endpoint` (with its `format`) to this selection in the
+    /// cache. The requested target's canonical form, not its article key: aliases of one
+    /// article share the data but the answer names the URL asked for.
+    fn cache_key(&self, endpoint: &str, format: Option<&str>) -> String {
+        let scope = match &self.scope {
+            Scope::Article { target, .. } => target.as_str(),
+            Scope::Site(site) => site,
+        };
+        let kind = match self.scope {
+            Scope::Article { .. } => 't',
+            Scope::Site(_) => 's',
+        };
+        let PageRequest {
+            after,
+            limit,
+            order,
+        } = self.page;
+        format!(
+            "{endpoint} {kind} {limit} {order:?} {after:?} {:?} {:?} {} {scope}",
+            self.since_ms,
+            self.protocol,
+            format.unwrap_or("-"),
+        )
     }
 
     fn change_scope(&self) -> ChangeScope<'_> {
@@ -176,6 +207,35 @@ async fn read_page(state: &AppState, selection: Selection) -> Result<Read, ApiEr
     .map_err(|_| ApiError::Internal)?
 }
 
+/// Serves the answer of `key` from the cache while `selection`'s scope is unchanged;
+/// otherwise reads the page, renders it with `render` and keeps the result.
+async fn cached(
+    state: &AppState,
+    headers: &HeaderMap,
+    key: String,
+    selection: Selection,
+    content_type: &'static str,
+    render: impl FnOnce(&Read) -> Result<Vec<u8>, ApiError>,
+) -> Result<Response, ApiError> {
+    // Read before the data, so a change committed meanwhile makes this rendering stale.
+    let generation = state.receiver.store().generation(selection.change_scope());
+    if let Some(hit) = state.answers.get(&key, generation) {
+        return Ok(respond(headers, &hit));
+    }
+    let read = read_page(state, selection).await?;
+    let body = Bytes::from(render(&read)?);
+    let answer = Rendered {
+        generation,
+        content_type,
+        etag: render::etag(&body),
+        body,
+        last_change: read.last_change,
+    };
+    let response = respond(headers, &answer);
+    state.answers.insert(&key, answer);
+    Ok(response)
+}
+
 /// A mention as the public sees it.
 #[derive(Debug, Serialize)]
 pub(crate) struct PublicMention<'a> {
@@ -226,34 +286,40 @@ pub(crate) async fn list_mentions(
 ) -> Result<Response, ApiError> {
     let query = parse_query(query)?;
     let selection = select(&state, &query, DEFAULT_PAGE_SIZE, Order::Oldest, false)?;
-    let Read {
-        selection,
-        page,
-        last_change,
-    } = read_page(&state, selection).await?;
-    let Scope::Article { target, .. } = &selection.scope else {
-        return Err(ApiError::Internal);
-    };
-    let body = match query.format.as_deref() {
-        None | Some("json") => serde_json::to_vec(&Listing {
-            target: target.as_str(),
-            mentions: page.mentions.iter().map(PublicMention::from).collect(),
-            next: page.next.map(encode_cursor),
-        }),
-        Some("jf2") => {
-            let mut feed = render::jf2_feed(target.as_str(), &page.mentions);
-            // JF2 has no paging of its own; the cursor travels beside `children`.
-            feed["next"] = page.next.map(encode_cursor).into();
-            serde_json::to_vec(&feed)
-        }
-        Some(_) => {
-            return Err(ApiError::BadRequest(
-                "format must be json or jf2".to_owned(),
-            ));
-        }
+    let format = query.format.as_deref();
+    if !matches!(format, None | Some("json" | "jf2")) {
+        return Err(ApiError::BadRequest(
+            "format must be json or jf2".to_owned(),
+        ));
     }
-    .map_err(|_| ApiError::Internal)?;
-    Ok(conditional(&headers, "application/json", body, last_change))
+    let key = selection.cache_key("mentions", format);
+    cached(
+        &state,
+        &headers,
+        key,
+        selection,
+        "application/json",
+        |read| {
+            let Scope::Article { target, .. } = &read.selection.scope else {
+                return Err(ApiError::Internal);
+            };
+            let page = &read.page;
+            if format == Some("jf2") {
+                let mut feed = render::jf2_feed(target.as_str(), &page.mentions);
+                // JF2 has no paging of its own; the cursor travels beside `children`.
+                feed["next"] = page.next.map(encode_cursor).into();
+                serde_json::to_vec(&feed)
+            } else {
+                serde_json::to_vec(&Listing {
+                    target: target.as_str(),
+                    mentions: page.mentions.iter().map(PublicMention::from).collect(),
+                    next: page.next.map(encode_cursor),
+                })
+            }
+            .map_err(|_| ApiError::Internal)
+        },
+    )
+    .await
 }
 
 /// `GET /api/count?target=URL`: approved mentions of the article, in all and by protocol (the
@@ -271,25 +337,29 @@ pub(crate) async fn count_mentions(
     };
     let mut selection = select(&state, &only_target, MAX_PAGE_SIZE, Order::Oldest, false)?;
     selection.page = PageRequest::first(usize::MAX - 1);
-    let Read {
-        page, last_change, ..
-    } = read_page(&state, selection).await?;
-    let by = |protocol: Protocol| {
-        page.mentions
-            .iter()
-            .filter(|m| m.protocol == protocol)
-            .count()
-    };
-    let body = serde_json::json!({
-        "count": page.mentions.len(),
-        "type": {
-            "pingback": by(Protocol::Pingback),
-            "trackback": by(Protocol::Trackback),
-            "webmention": by(Protocol::Webmention),
+    let key = selection.cache_key("count", None);
+    cached(
+        &state,
+        &headers,
+        key,
+        selection,
+        "application/json",
+        |read| {
+            let mentions = &read.page.mentions;
+            let by =
+                |protocol: Protocol| mentions.iter().filter(|m| m.protocol == protocol).count();
+            let body = serde_json::json!({
+                "count": mentions.len(),
+                "type": {
+                    "pingback": by(Protocol::Pingback),
+                    "trackback": by(Protocol::Trackback),
+                    "webmention": by(Protocol::Webmention),
+                },
+            });
+            serde_json::to_vec(&body).map_err(|_| ApiError::Internal)
         },
-    });
-    let body = serde_json::to_vec(&body).map_err(|_| ApiError::Internal)?;
-    Ok(conditional(&headers, "application/json", body, last_change))
+    )
+    .await
 }
 
 /// `GET /embed?target=URL`: the article's mentions as an HTML fragment (see
@@ -301,16 +371,16 @@ pub(crate) async fn embed(
 ) -> Result<Response, ApiError> {
     let query = parse_query(query)?;
     let selection = select(&state, &query, MAX_PAGE_SIZE, Order::Oldest, false)?;
-    let Read {
-        page, last_change, ..
-    } = read_page(&state, selection).await?;
-    let body = render::embed_html(&page.mentions).into_bytes();
-    Ok(conditional(
+    let key = selection.cache_key("embed", None);
+    cached(
+        &state,
         &headers,
+        key,
+        selection,
         "text/html; charset=utf-8",
-        body,
-        last_change,
-    ))
+        |read| Ok(render::embed_html(&read.page.mentions).into_bytes()),
+    )
+    .await
 }
 
 /// `GET /embed.js?target=URL`: a script that inserts the embed where it is included.
@@ -347,55 +417,73 @@ pub(crate) async fn feed(
 ) -> Result<Response, ApiError> {
     let query = parse_query(query)?;
     let selection = select(&state, &query, DEFAULT_FEED_SIZE, Order::Newest, true)?;
-    let Read {
-        selection,
-        page,
-        last_change,
-    } = read_page(&state, selection).await?;
+    let key = selection.cache_key("feed", None);
     let public = state.receiver.config().public_url();
-    let (self_url, title, alternate) = match &selection.scope {
-        Scope::Article { target, .. } => (
-            Url::parse_with_params(&format!("{public}/feed"), [("target", target.as_str())]),
-            format!("Mentions of {target}"),
-            Some(target.as_str()),
-        ),
-        Scope::Site(site) => (
-            Url::parse_with_params(&format!("{public}/feed"), [("site", site.as_str())]),
-            format!("Mentions of {site}"),
-            None,
-        ),
-    };
-    let self_url = self_url.map_err(|_| ApiError::Internal)?;
-    let host = Url::parse(&public)
-        .ok()
-        .and_then(|u| u.host_str().map(str::to_owned))
-        .unwrap_or_else(|| "linkback".to_owned());
-    let prefix = format!("tag:{host},2026:mention:");
-    let meta = render::FeedMeta {
-        id: self_url.as_str(),
-        title: &title,
-        self_url: self_url.as_str(),
-        alternate,
-        entry_id_prefix: &prefix,
-    };
-    let body = render::atom_feed(&meta, &page.mentions);
-    Ok(conditional(
+    cached(
+        &state,
         &headers,
+        key,
+        selection,
         "application/atom+xml; charset=utf-8",
-        body,
-        last_change,
-    ))
+        |read| {
+            let (self_url, title, alternate) = match &read.selection.scope {
+                Scope::Article { target, .. } => (
+                    Url::parse_with_params(
+                        &format!("{public}/feed"),
+                        [("target", target.as_str())],
+                    ),
+                    format!("Mentions of {target}"),
+                    Some(target.as_str()),
+                ),
+                Scope::Site(site) => (
+                    Url::parse_with_params(&format!("{public}/feed"), [("site", site.as_str())]),
+                    format!("Mentions of {site}"),
+                    None,
+                ),
+            };
+            let self_url = self_url.map_err(|_| ApiError::Internal)?;
+            let host = Url::parse(&public)
+                .ok()
+                .and_then(|u| u.host_str().map(str::to_owned))
+                .unwrap_or_else(|| "linkback".to_owned());
+            let prefix = format!("tag:{host},2026:mention:");
+            let meta = render::FeedMeta {
+                id: self_url.as_str(),
+                title: &title,
+                self_url: self_url.as_str(),
+                alternate,
+                entry_id_prefix: &prefix,
+            };
+            Ok(render::atom_feed(&meta, &read.page.mentions))
+        },
+    )
+    .await
 }
 
-/// Builds a cacheable answer: `ETag` from the body, `Last-Modified` from the last change to
-/// the article's (or site's) mentions, and 304 when the client's copy is current.
+/// Builds a cacheable answer from a body rendered now (see [`respond`]).
 pub(crate) fn conditional(
     request: &HeaderMap,
     content_type: &'static str,
     body: Vec<u8>,
     last_modified: Option<i64>,
 ) -> Response {
-    let etag = render::etag(&body);
+    let body = Bytes::from(body);
+    respond(
+        request,
+        &Rendered {
+            generation: 0,
+            content_type,
+            etag: render::etag(&body),
+            body,
+            last_change: last_modified,
+        },
+    )
+}
+
+/// Answers with `answer`: `ETag` from the body, `Last-Modified` from the last change to the
+/// article's (or site's) mentions, and 304 when the client's copy is current.
+fn respond(request: &HeaderMap, answer: &Rendered) -> Response {
+    let etag = answer.etag.as_str();
     let etag_matches = request
         .get_all(header::IF_NONE_MATCH)
         .iter()
@@ -413,18 +501,22 @@ pub(crate) fn conditional(
             .get(header::IF_MODIFIED_SINCE)
             .and_then(|v| v.to_str().ok())
             .and_then(render::parse_http_date);
-        matches!((since, last_modified), (Some(since), Some(modified)) if modified / 1000 <= since / 1000)
+        matches!((since, answer.last_change), (Some(since), Some(modified)) if modified / 1000 <= since / 1000)
     };
     let mut response = if not_modified {
         StatusCode::NOT_MODIFIED.into_response()
     } else {
-        ([(header::CONTENT_TYPE, content_type)], body).into_response()
+        (
+            [(header::CONTENT_TYPE, answer.content_type)],
+            answer.body.clone(),
+        )
+            .into_response()
     };
     let headers = response.headers_mut();
-    if let Ok(value) = HeaderValue::from_str(&etag) {
+    if let Ok(value) = HeaderValue::from_str(etag) {
         headers.insert(header::ETAG, value);
     }
-    if let Some(modified) = last_modified
+    if let Some(modified) = answer.last_change
         && let Ok(value) = HeaderValue::from_str(&render::http_date(modified))
     {
         headers.insert(header::LAST_MODIFIED, value);
