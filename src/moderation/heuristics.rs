@@ -417,27 +417,23 @@ pub fn excerpt_fingerprint(excerpt: &str) -> Option<String> {
 /// for the first distinct term, [`SPAM_WORD_EACH_MORE`] for each further one, at most
 /// [`SPAM_WORDS_MAX`]. Where terms overlap the longest wins, so "online casino" is one term.
 pub fn spam_words(title: &str, excerpt: &str) -> Option<Signal> {
+    let terms = &*TERM_INDEX;
+    let folded = fold(&format!("{title} {excerpt}"));
+    let mut found: Vec<String> = terms
+        .unspaced
+        .iter()
+        .filter(|term| folded.contains(**term))
+        .map(|term| (*term).to_owned())
+        .collect();
     let words: Vec<String> = [title, excerpt]
         .iter()
         .flat_map(|text| text.split(|c: char| !c.is_alphanumeric()))
         .filter(|word| !word.is_empty())
         .map(fold)
         .collect();
-    let mut found: Vec<String> = Vec::new();
-    let folded = fold(&format!("{title} {excerpt}"));
-    for term in SPAM_TERMS.iter().filter(|term| is_unspaced(term)) {
-        if folded.contains(*term) {
-            found.push((*term).to_owned());
-        }
-    }
     let mut at = 0;
     while at < words.len() {
-        let longest = SPAM_TERMS
-            .iter()
-            .filter(|term| !is_unspaced(term))
-            .filter_map(|term| term_length_at(term, &words[at..]))
-            .max();
-        match longest {
+        match terms.longest_at(&words[at..]) {
             Some(length) => {
                 let seen = words[at..at + length].join(" ");
                 if !found.contains(&seen) {
@@ -454,6 +450,62 @@ pub fn spam_words(title: &str, excerpt: &str) -> Option<Signal> {
     let more = (found.len() - 1) as f64;
     let weight = (SPAM_WORD_FIRST + SPAM_WORD_EACH_MORE * more).min(SPAM_WORDS_MAX);
     Some(signal("spam_words", weight, found.join(", ")))
+}
+
+/// [`SPAM_TERMS`] sorted for lookup, built once: every ping's title and excerpt are checked,
+/// and trying each of some hundreds of terms at each word costs more than the rest of the
+/// judgement together.
+static TERM_INDEX: std::sync::LazyLock<TermIndex> = std::sync::LazyLock::new(TermIndex::new);
+
+/// The spam terms, split by how they are matched.
+struct TermIndex {
+    /// Terms in scripts without spaces, matched as substrings of the folded text.
+    unspaced: Vec<&'static str>,
+    /// Word terms whose first word is exact, by that word.
+    by_first_word: std::collections::HashMap<&'static str, Vec<&'static str>>,
+    /// Word terms whose first word is a prefix (`casino*`), by the prefix's first character;
+    /// an empty prefix would match every word and is kept under `None`.
+    by_first_char: std::collections::HashMap<Option<char>, Vec<&'static str>>,
+}
+
+impl TermIndex {
+    fn new() -> Self {
+        let mut index = Self {
+            unspaced: Vec::new(),
+            by_first_word: std::collections::HashMap::new(),
+            by_first_char: std::collections::HashMap::new(),
+        };
+        for term in SPAM_TERMS {
+            if is_unspaced(term) {
+                index.unspaced.push(term);
+                continue;
+            }
+            let first = term.split(' ').next().unwrap_or_default();
+            match first.strip_suffix('*') {
+                Some(prefix) => index
+                    .by_first_char
+                    .entry(prefix.chars().next())
+                    .or_default()
+                    .push(term),
+                None => index.by_first_word.entry(first).or_default().push(term),
+            }
+        }
+        index
+    }
+
+    /// How many words the longest term matching at the start of `words` covers.
+    fn longest_at(&self, words: &[String]) -> Option<usize> {
+        let first = words.first()?;
+        let exact = self.by_first_word.get(first.as_str());
+        let by_char = self.by_first_char.get(&first.chars().next());
+        let any_word = self.by_first_char.get(&None);
+        [exact, by_char, any_word]
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|term| term_length_at(term, words))
+            .max()
+    }
 }
 
 /// The sum of the signals' weights, to compare with [`SPAM_THRESHOLD`].
@@ -744,6 +796,7 @@ mod tests {
 
     use super::*;
     use crate::extract::{Extraction, LinkRule, extract_with_features};
+    use proptest::prelude::*;
 
     const TARGET: &str = "https://example.com/post/";
 
@@ -1361,4 +1414,96 @@ mod tests {
     const RECALL_FLOOR_PAGE: f64 = 0.3;
     const RECALL_FLOOR_ALL: f64 = 0.45;
     const FALSE_POSITIVE_CEILING: f64 = 0.01;
+
+    /// What [`spam_words`] found before the term index: every term tried at every word. The
+    /// index must find exactly the same.
+    fn spam_words_trying_every_term(title: &str, excerpt: &str) -> Option<Signal> {
+        let words: Vec<String> = [title, excerpt]
+            .iter()
+            .flat_map(|text| text.split(|c: char| !c.is_alphanumeric()))
+            .filter(|word| !word.is_empty())
+            .map(fold)
+            .collect();
+        let mut found: Vec<String> = Vec::new();
+        let folded = fold(&format!("{title} {excerpt}"));
+        for term in SPAM_TERMS.iter().filter(|term| is_unspaced(term)) {
+            if folded.contains(*term) {
+                found.push((*term).to_owned());
+            }
+        }
+        let mut at = 0;
+        while at < words.len() {
+            let longest = SPAM_TERMS
+                .iter()
+                .filter(|term| !is_unspaced(term))
+                .filter_map(|term| term_length_at(term, &words[at..]))
+                .max();
+            match longest {
+                Some(length) => {
+                    let seen = words[at..at + length].join(" ");
+                    if !found.contains(&seen) {
+                        found.push(seen);
+                    }
+                    at += length;
+                }
+                None => at += 1,
+            }
+        }
+        if found.is_empty() {
+            return None;
+        }
+        let more = (found.len() - 1) as f64;
+        let weight = (SPAM_WORD_FIRST + SPAM_WORD_EACH_MORE * more).min(SPAM_WORDS_MAX);
+        Some(signal("spam_words", weight, found.join(", ")))
+    }
+
+    /// Words spam texts are made of: every word of every term (with the `*` completed two
+    /// ways), their capitalised forms, and ordinary words.
+    fn word_pool() -> Vec<String> {
+        let mut pool: Vec<String> = ["the", "river", "Casinò", "PRÊT", "notes", "online", "x"]
+            .iter()
+            .map(|w| (*w).to_owned())
+            .collect();
+        for term in SPAM_TERMS {
+            for word in term.split(' ') {
+                match word.strip_suffix('*') {
+                    Some(prefix) => {
+                        pool.push(prefix.to_owned());
+                        pool.push(format!("{prefix}s"));
+                    }
+                    None => {
+                        pool.push(word.to_owned());
+                        pool.push(word.to_uppercase());
+                    }
+                }
+            }
+        }
+        pool
+    }
+
+    proptest! {
+        #[test]
+        fn the_term_index_finds_what_trying_every_term_finds(
+            picks in proptest::collection::vec(any::<prop::sample::Index>(), 0..24),
+            separators in proptest::collection::vec(prop::sample::select(vec![" ", ", ", "-", "。", ""]), 24),
+            split in 0..24_usize,
+        ) {
+            let pool = word_pool();
+            let mut text = String::new();
+            for (pick, separator) in picks.iter().zip(&separators) {
+                text.push_str(&pool[pick.index(pool.len())]);
+                text.push_str(separator);
+            }
+            let cut = text
+                .char_indices()
+                .map(|(i, _)| i)
+                .nth(split)
+                .unwrap_or(text.len());
+            let (title, excerpt) = text.split_at(cut);
+            prop_assert_eq!(
+                spam_words(title, excerpt),
+                spam_words_trying_every_term(title, excerpt)
+            );
+        }
+    }
 }
