@@ -23,7 +23,7 @@ use std::mem;
 use std::ops::Range;
 
 use html5gum::emitters::callback::{CallbackEmitter, CallbackEvent};
-use html5gum::{Span, Tokenizer};
+use html5gum::{Emitter, ForwardingEmitter, Span, Tokenizer};
 use url::Url;
 
 use features::{Context, LinkCounter, Marks};
@@ -250,7 +250,7 @@ pub fn plain_text(fragment: &str, max_chars: usize) -> String {
             None
         });
         emitter.naively_switch_states(true);
-        let _stopped_early = Tokenizer::new_with_emitter(fragment, emitter).next();
+        let _stopped_early = Tokenizer::new_with_emitter(fragment, Quiet(emitter)).next();
     }
     text::shorten_total(&out, max_chars)
 }
@@ -298,10 +298,27 @@ fn scan(
         emitter.naively_switch_states(true);
         // The scanner yields a token only to say it has seen enough; otherwise this runs to
         // the end of the input. The error type is `Infallible` for `&str` input.
-        let _stopped_early = Tokenizer::new_with_emitter(html, emitter).next();
+        let _stopped_early = Tokenizer::new_with_emitter(html, Quiet(emitter)).next();
     }
     let features = scanner.features.take().map(FeatureScan::finish);
     (scanner.finish(page_url), features)
+}
+
+/// An emitter that asks the tokenizer not to check characters for parse errors. The
+/// extractor reads no errors, and html5gum's per-byte validation of every character otherwise
+/// costs as much as the tokenizing itself.
+struct Quiet<E>(E);
+
+impl<E: Emitter> ForwardingEmitter for Quiet<E> {
+    type Token = E::Token;
+
+    fn inner(&mut self) -> &mut impl Emitter<Token = Self::Token> {
+        &mut self.0
+    }
+
+    fn should_emit_errors(&mut self) -> bool {
+        false
+    }
 }
 
 /// The URL links are resolved against: the first `<base href>` of the document (resolved
@@ -310,12 +327,7 @@ fn scan(
 /// A base applies to links before it too, so it is found in a pass of its own; that pass only
 /// runs when the bytes `<base` occur at all, which few pages have.
 fn document_base(html: &str, page_url: &Url) -> Option<Url> {
-    let mentions_base = html.as_bytes().split(|&b| b == b'<').skip(1).any(|after| {
-        after
-            .get(..4)
-            .is_some_and(|name| name.eq_ignore_ascii_case(b"base"))
-    });
-    if !mentions_base {
+    if !mentions_base(html) {
         return None;
     }
     let mut href: Option<String> = None;
@@ -366,19 +378,54 @@ fn document_base(html: &str, page_url: &Url) -> Option<Url> {
         None
     });
     emitter.naively_switch_states(true);
-    let _found = Tokenizer::new_with_emitter(html, emitter).next();
+    let _found = Tokenizer::new_with_emitter(html, Quiet(emitter)).next();
     page_url.join(href?.as_str()).ok()
 }
 
 /// Whether `html` could hold a `<meta http-equiv="Status" content="410 …">`: it names
 /// `http-equiv` somewhere, and `410` appears literally or one of its digits is written as a
 /// numeric character reference. Only when it could must the scan read the page to its end.
-fn may_declare_gone(html: &str) -> bool {
+/// Whether `<base` occurs, in any case. `match_indices` of one ASCII character runs on
+/// memchr, unlike a byte-by-byte split.
+fn mentions_base(html: &str) -> bool {
     let bytes = html.as_bytes();
-    let names_http_equiv = bytes
-        .windows(b"http-equiv".len())
-        .any(|window| window.eq_ignore_ascii_case(b"http-equiv"));
-    names_http_equiv
+    html.match_indices('<').any(|(at, _)| {
+        bytes
+            .get(at + 1..at + 5)
+            .is_some_and(|name| name.eq_ignore_ascii_case(b"base"))
+    })
+}
+
+/// Whether `http-equiv` occurs, in any case; found from its hyphen, which memchr finds fast,
+/// rather than by comparing a window at every byte of the page.
+fn names_http_equiv(html: &str) -> bool {
+    let bytes = html.as_bytes();
+    html.match_indices('-').any(|(at, _)| {
+        at >= 4
+            && bytes
+                .get(at - 4..at + 6)
+                .is_some_and(|window| window.eq_ignore_ascii_case(b"http-equiv"))
+    })
+}
+
+/// Characters of `text` that are not white space (`char::is_whitespace`), invalid UTF-8
+/// counting as U+FFFD. Text is mostly ASCII, counted without decoding.
+fn visible_chars(text: &[u8]) -> usize {
+    if text.is_ascii() {
+        // The ASCII white space of `char::is_whitespace`: U+0009 to U+000D and U+0020.
+        text.iter()
+            .filter(|&&b| !matches!(b, b'\t'..=b'\r' | b' '))
+            .count()
+    } else {
+        String::from_utf8_lossy(text)
+            .chars()
+            .filter(|c| !c.is_whitespace())
+            .count()
+    }
+}
+
+fn may_declare_gone(html: &str) -> bool {
+    names_http_equiv(html)
         && (html.contains("410")
             || html.split("&#").skip(1).any(|reference| {
                 let (digits, radix) = match reference.strip_prefix(['x', 'X']) {
@@ -950,10 +997,7 @@ impl<'a> Scanner<'a> {
             self.close_head();
         }
         if self.features.is_some() && !self.current_context().hidden {
-            let visible = String::from_utf8_lossy(value)
-                .chars()
-                .filter(|c| !c.is_whitespace())
-                .count();
+            let visible = visible_chars(value);
             if let Some(features) = self.features.as_mut() {
                 features.features.text_chars += visible;
             }
@@ -1814,6 +1858,44 @@ mod tests {
             if text.chars().count() <= MAX_CONTEXT_CHARS {
                 prop_assert!(found.excerpt.contains(&words));
             }
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn visible_chars_counts_what_char_is_whitespace_would(
+            text in "[ \t\n\u{b}\u{c}\r\u{1c}a-z\u{a0}\u{85}\u{2003}\u{3000}é中]{0,40}",
+            cut in any::<prop::sample::Index>(),
+        ) {
+            let bytes = text.as_bytes();
+            let want = |bytes: &[u8]| {
+                String::from_utf8_lossy(bytes).chars().filter(|c| !c.is_whitespace()).count()
+            };
+            prop_assert_eq!(visible_chars(bytes), want(bytes));
+            // A tokenizer chunk may end inside a character.
+            let part = &bytes[..cut.index(bytes.len() + 1)];
+            prop_assert_eq!(visible_chars(part), want(part));
+        }
+
+        #[test]
+        fn the_quick_prechecks_see_what_a_full_scan_sees(
+            parts in proptest::collection::vec(prop_oneof![
+                Just("<base"), Just("<BaSe "), Just("<bas"), Just("base"), Just("<"),
+                Just("http-equiv"), Just("HTTP-EQUIV"), Just("http-equi"), Just("-equiv"),
+                Just("ttp-equiv"), Just("-"), Just("410"), Just("&#52;"), Just("x"), Just("é"),
+            ], 0..12),
+        ) {
+            let html = parts.concat();
+            let bytes = html.as_bytes();
+            let has_base = bytes
+                .split(|&b| b == b'<')
+                .skip(1)
+                .any(|after| after.get(..4).is_some_and(|n| n.eq_ignore_ascii_case(b"base")));
+            prop_assert_eq!(mentions_base(&html), has_base);
+            let has_http_equiv = bytes
+                .windows(b"http-equiv".len())
+                .any(|w| w.eq_ignore_ascii_case(b"http-equiv"));
+            prop_assert_eq!(names_http_equiv(&html), has_http_equiv);
         }
     }
 
