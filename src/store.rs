@@ -1038,6 +1038,15 @@ impl Store {
             .map(i64::from_be_bytes))
     }
 
+    /// The size of `id`'s stored record in bytes (what the format costs, for benchmarks).
+    pub fn record_bytes(&self, id: MentionId) -> Result<Option<usize>, StoreError> {
+        Ok(self
+            .inner
+            .mentions
+            .get(keys::mention_key(id))?
+            .map(|bytes| bytes.len()))
+    }
+
     /// A counter that changes after every committed change to `scope`'s mentions (a new
     /// announcement, a verification, a verdict, a protocol added, a delete), in this process.
     /// Anything derived from the scope's mentions and read after the counter stays current as
@@ -1566,6 +1575,51 @@ mod tests {
                 id
             })
             .collect()
+    }
+
+    #[test]
+    fn records_written_as_json_by_format_1_are_read_and_rewritten_in_format_2() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let target = "http://blog.example/post/";
+        let (id, mention) = {
+            let store = Store::open(dir.path(), DEFAULT_CACHE_BYTES).expect("open");
+            let id = reserve(&store, &new_mention("http://a.example/", target))
+                .expect("reserve")
+                .id();
+            let mention = store.finish(id, set(Status::Approved)).expect("finish");
+            // What an earlier release stored: the same mention as JSON with "v":1.
+            let mut json = serde_json::to_value(&mention).expect("json");
+            json["v"] = 1.into();
+            store
+                .inner
+                .mentions
+                .insert(
+                    keys::mention_key(id),
+                    serde_json::to_vec(&json).expect("json"),
+                )
+                .expect("insert");
+            (id, mention)
+        };
+        let store = Store::open(dir.path(), DEFAULT_CACHE_BYTES).expect("reopen");
+        assert_eq!(store.get(id).expect("get"), Some(mention.clone()));
+        let listed = store
+            .list_listed_for_target(target, PageRequest::first(10), |_| true)
+            .expect("list");
+        assert_eq!(listed.mentions, vec![mention]);
+        store
+            .set_status(id, Status::Spam, "admin")
+            .expect("set_status");
+        let raw = store
+            .inner
+            .mentions
+            .get(keys::mention_key(id))
+            .expect("get")
+            .expect("present");
+        assert_eq!(raw[0], 2, "rewritten in the binary format");
+        assert_eq!(
+            store.get(id).expect("get").expect("present").status,
+            Status::Spam
+        );
     }
 
     #[test]
