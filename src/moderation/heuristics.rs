@@ -425,12 +425,7 @@ pub fn spam_words(title: &str, excerpt: &str) -> Option<Signal> {
         .filter(|term| folded.contains(**term))
         .map(|term| (*term).to_owned())
         .collect();
-    let words: Vec<String> = [title, excerpt]
-        .iter()
-        .flat_map(|text| text.split(|c: char| !c.is_alphanumeric()))
-        .filter(|word| !word.is_empty())
-        .map(fold)
-        .collect();
+    let words = folded_words(title, excerpt);
     let mut at = 0;
     while at < words.len() {
         match terms.longest_at(&words[at..]) {
@@ -444,6 +439,21 @@ pub fn spam_words(title: &str, excerpt: &str) -> Option<Signal> {
             None => at += 1,
         }
     }
+    spam_words_signal(&found)
+}
+
+/// The words of the title and excerpt, folded ([`fold`]), in order.
+fn folded_words(title: &str, excerpt: &str) -> Vec<String> {
+    [title, excerpt]
+        .iter()
+        .flat_map(|text| text.split(|c: char| !c.is_alphanumeric()))
+        .filter(|word| !word.is_empty())
+        .map(fold)
+        .collect()
+}
+
+/// The `spam_words` signal for the distinct terms `found`, if any.
+fn spam_words_signal(found: &[String]) -> Option<Signal> {
     if found.is_empty() {
         return None;
     }
@@ -1418,12 +1428,7 @@ mod tests {
     /// What [`spam_words`] found before the term index: every term tried at every word. The
     /// index must find exactly the same.
     fn spam_words_trying_every_term(title: &str, excerpt: &str) -> Option<Signal> {
-        let words: Vec<String> = [title, excerpt]
-            .iter()
-            .flat_map(|text| text.split(|c: char| !c.is_alphanumeric()))
-            .filter(|word| !word.is_empty())
-            .map(fold)
-            .collect();
+        let words = folded_words(title, excerpt);
         let mut found: Vec<String> = Vec::new();
         let folded = fold(&format!("{title} {excerpt}"));
         for term in SPAM_TERMS.iter().filter(|term| is_unspaced(term)) {
@@ -1449,12 +1454,7 @@ mod tests {
                 None => at += 1,
             }
         }
-        if found.is_empty() {
-            return None;
-        }
-        let more = (found.len() - 1) as f64;
-        let weight = (SPAM_WORD_FIRST + SPAM_WORD_EACH_MORE * more).min(SPAM_WORDS_MAX);
-        Some(signal("spam_words", weight, found.join(", ")))
+        spam_words_signal(&found)
     }
 
     /// Words spam texts are made of: every word of every term (with the `*` completed two
