@@ -1048,9 +1048,10 @@ impl Store {
     }
 
     /// A counter that changes after every committed change to `scope`'s mentions (a new
-    /// announcement, a verification, a verdict, a protocol added, a delete), in this process.
-    /// Anything derived from the scope's mentions and read after the counter stays current as
-    /// long as the counter does not move. It starts again at 0 when the store is opened.
+    /// announcement, a verification, a verdict, a protocol added, a retry scheduled, a delete),
+    /// in this process. Anything derived from the scope's mentions and read after the counter
+    /// stays current as long as the counter does not move. It starts again at 0 when the store
+    /// is opened.
     pub fn generation(&self, scope: ChangeScope<'_>) -> u64 {
         self.inner.generations.get(&scope.key())
     }
@@ -1302,9 +1303,13 @@ impl Store {
             mention.updated_at_ms = now_ms();
             mentions.insert(&key, record::encode(&mention))?;
             queue.insert(&key, job_bytes.as_slice())?;
-            Ok(())
+            Ok(mention)
         });
-        result.map_err(|e| tx_error(e, id))
+        // Nothing public reads the reason, but a cache must not have to know that.
+        if let Ok(mention) = &result {
+            self.announce(&mention.target_key, &mention.site);
+        }
+        result.map(drop).map_err(|e| tx_error(e, id))
     }
 
     /// Number of mentions stored, any status.
@@ -1656,6 +1661,10 @@ mod tests {
             .set_status(id, Status::Spam, "admin")
             .expect("set_status");
         moved("set_status", &store);
+        store
+            .reschedule(id, &job(), "the source timed out")
+            .expect("reschedule");
+        moved("reschedule", &store);
         store.delete(id).expect("delete");
         moved("delete", &store);
         // A refused announcement changes nothing, and nor does it move the counter.
