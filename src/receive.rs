@@ -324,7 +324,17 @@ impl Receiver {
             ..Job::default()
         };
         let store = &self.inner.store;
-        let reservation = match store.reserve(&new, &job, handling.resend) {
+        // On the blocking pool, like the judgement (see `keep_verified`): a transaction waits
+        // for sled's lock.
+        let reserved = {
+            let (store, new, job) = (store.clone(), new.clone(), job.clone());
+            tokio::task::spawn_blocking(move || store.reserve(&new, &job, handling.resend)).await
+        };
+        let Ok(reserved) = reserved else {
+            error!("the reservation task failed");
+            return Err(Rejection::Internal);
+        };
+        let reservation = match reserved {
             Ok(reservation) => reservation,
             Err(ReserveError::AlreadyRegistered(existing)) => {
                 debug!(
@@ -470,26 +480,39 @@ impl Receiver {
         verified: &Verified,
         job: &Job,
     ) -> Result<Mention, Rejection> {
-        let store = &self.inner.store;
-        let judgement = self.judge(&new.site, source, target, new.sender_ip, verified, job);
-        let decided = match judgement {
-            Judgement::Keep(decided) => decided,
-            Judgement::Refuse(rule) => {
-                store
-                    .undo_reservation(reservation)
-                    .map_err(|e| internal(&e))?;
-                store.durable().await.map_err(|e| internal(&e))?;
-                info!(rule, "refused by block rule {rule} after reading the page");
-                return Err(Rejection::Denied);
+        // Judging reads the store and storing commits a sled transaction: both block on sled's
+        // lock, which every transaction holds while it commits. On the blocking pool they leave
+        // the async workers free for the HTTP work of the other pings meanwhile.
+        let receiver = self.clone();
+        let (reservation, site, sender_ip) = (reservation.clone(), new.site.clone(), new.sender_ip);
+        let (source, target, verified, job) = (
+            source.clone(),
+            target.clone(),
+            verified.clone(),
+            job.clone(),
+        );
+        let kept = tokio::task::spawn_blocking(move || {
+            let store = &receiver.inner.store;
+            match receiver.judge(&site, &source, &target, sender_ip, &verified, &job) {
+                Judgement::Keep(decided) => store
+                    .finish(reservation.id(), |m| {
+                        apply_success(m, &verified.found, &job.claimed, &decided);
+                    })
+                    .map(Ok),
+                Judgement::Refuse(rule) => store.undo_reservation(&reservation).map(|()| Err(rule)),
             }
-        };
-        let mention = store
-            .finish(reservation.id(), |m| {
-                apply_success(m, &verified.found, &job.claimed, &decided);
-            })
-            .map_err(|e| internal(&e))?;
-        store.durable().await.map_err(|e| internal(&e))?;
-        Ok(mention)
+        })
+        .await
+        .map_err(|e| {
+            error!(error = %e, "the judging task failed");
+            Rejection::Internal
+        })?
+        .map_err(|e| internal(&e))?;
+        self.inner.store.durable().await.map_err(|e| internal(&e))?;
+        kept.map_err(|rule| {
+            info!(rule, "refused by block rule {rule} after reading the page");
+            Rejection::Denied
+        })
     }
 
     /// Fetches the source and looks for the link.
