@@ -275,6 +275,10 @@ struct Inner {
     classifiers: Mutex<HashMap<String, Arc<Classifier>>>,
     /// Bumped after every committed change to a scope's mentions; see [`Store::generation`].
     generations: generations::Generations,
+    /// The moderation rules as last read from `rules`, which every announcement consults
+    /// twice; `None` until read and after a change. Reading sled waits while any transaction
+    /// commits, and rules change rarely.
+    rules_read: Mutex<Option<Vec<Rule>>>,
     flush_requests: Option<mpsc::Sender<Waiter>>,
     flusher: Option<JoinHandle<()>>,
 }
@@ -408,6 +412,7 @@ impl Store {
                 filters,
                 classifiers: Mutex::new(HashMap::new()),
                 generations: generations::Generations::default(),
+                rules_read: Mutex::new(None),
                 flush_requests: Some(flush_requests),
                 flusher: Some(flusher),
             }),
@@ -791,19 +796,25 @@ impl Store {
         fingerprint: &str,
         host: &str,
     ) -> Result<usize, StoreError> {
+        let key = keys::pair_key(site, fingerprint);
+        let hosts_of =
+            |bytes: &[u8]| -> Vec<String> { serde_json::from_slice(bytes).unwrap_or_default() };
+        // A host seen before (or a full list) changes nothing: answer from a read.
+        if let Some(bytes) = self.inner.excerpts.get(&key)? {
+            let hosts = hosts_of(&bytes);
+            if hosts.len() >= MAX_EXCERPT_HOSTS || hosts.iter().any(|seen| seen == host) {
+                return Ok(hosts.iter().filter(|seen| *seen != host).count());
+            }
+        }
         let mut others = 0;
-        self.inner
-            .excerpts
-            .fetch_and_update(keys::pair_key(site, fingerprint), |old| {
-                let mut hosts: Vec<String> = old
-                    .and_then(|bytes| serde_json::from_slice(bytes).ok())
-                    .unwrap_or_default();
-                others = hosts.iter().filter(|seen| *seen != host).count();
-                if !hosts.iter().any(|seen| seen == host) && hosts.len() < MAX_EXCERPT_HOSTS {
-                    hosts.push(host.to_owned());
-                }
-                Some(serde_json::to_vec(&hosts).unwrap_or_default())
-            })?;
+        self.inner.excerpts.fetch_and_update(key, |old| {
+            let mut hosts = old.map(hosts_of).unwrap_or_default();
+            others = hosts.iter().filter(|seen| *seen != host).count();
+            if !hosts.iter().any(|seen| seen == host) && hosts.len() < MAX_EXCERPT_HOSTS {
+                hosts.push(host.to_owned());
+            }
+            Some(serde_json::to_vec(&hosts).unwrap_or_default())
+        })?;
         Ok(others)
     }
 
@@ -956,7 +967,11 @@ impl Store {
             if mention.status == Status::Approved
                 && let Some(host) = source_host(&mention)
             {
-                hosts.insert(keys::pair_key(&mention.site, &host), &[])?;
+                // Most approvals come from hosts approved before: a read, not another write.
+                let key = keys::pair_key(&mention.site, &host);
+                if hosts.get(&key)?.is_none() {
+                    hosts.insert(key, &[])?;
+                }
             }
             touch(changes, &mention)?;
             mentions.insert(&key, record::encode(&mention))?;
@@ -994,13 +1009,20 @@ impl Store {
     pub fn add_rule(&self, mut rule: Rule) -> Result<Rule, StoreError> {
         rule.id = self.inner.db.generate_id()?;
         let bytes = serde_json::to_vec(&rule).unwrap_or_default();
+        let mut rules_read = lock(&self.inner.rules_read);
         self.inner.rules.insert(rule.id.to_be_bytes(), bytes)?;
+        *rules_read = None;
         Ok(rule)
     }
 
     /// Every moderation rule, oldest first. Rules are few (tens to thousands) and read whole.
     pub fn rules(&self) -> Result<Vec<Rule>, StoreError> {
-        self.inner
+        let mut rules_read = lock(&self.inner.rules_read);
+        if let Some(rules) = rules_read.as_ref() {
+            return Ok(rules.clone());
+        }
+        let rules = self
+            .inner
             .rules
             .iter()
             .values()
@@ -1008,16 +1030,17 @@ impl Store {
                 Ok(bytes) => serde_json::from_slice(&bytes).ok().map(Ok),
                 Err(e) => Some(Err(e.into())),
             })
-            .collect()
+            .collect::<Result<Vec<Rule>, StoreError>>()?;
+        *rules_read = Some(rules.clone());
+        Ok(rules)
     }
 
     /// Removes a rule; the removed rule, or `None`.
     pub fn remove_rule(&self, id: u64) -> Result<Option<Rule>, StoreError> {
-        Ok(self
-            .inner
-            .rules
-            .remove(id.to_be_bytes())?
-            .and_then(|bytes| serde_json::from_slice(&bytes).ok()))
+        let mut rules_read = lock(&self.inner.rules_read);
+        let removed = self.inner.rules.remove(id.to_be_bytes())?;
+        *rules_read = None;
+        Ok(removed.and_then(|bytes| serde_json::from_slice(&bytes).ok()))
     }
 
     /// Whether `site` has ever approved a mention from `host` (the `trusted` moderation mode).
@@ -1625,6 +1648,41 @@ mod tests {
             store.get(id).expect("get").expect("present").status,
             Status::Spam
         );
+    }
+
+    #[test]
+    fn rules_read_from_memory_follow_every_add_and_remove() {
+        use crate::moderation::rules::{RuleAction, RuleKind};
+        let dir = tempfile::tempdir().expect("tempdir");
+        let rule = |value: &str| Rule {
+            id: 0,
+            site: None,
+            kind: RuleKind::Domain,
+            value: value.to_owned(),
+            action: RuleAction::Block,
+            created_by: "admin".to_owned(),
+            created_at_ms: 1,
+        };
+        let values = |s: &Store| {
+            s.rules()
+                .expect("rules")
+                .into_iter()
+                .map(|r| r.value)
+                .collect::<Vec<_>>()
+        };
+        let kept = {
+            let store = Store::open(dir.path(), DEFAULT_CACHE_BYTES).expect("open");
+            assert!(values(&store).is_empty());
+            let first = store.add_rule(rule("spam.example")).expect("add");
+            assert_eq!(values(&store), ["spam.example"]);
+            let second = store.add_rule(rule("more.example")).expect("add");
+            assert_eq!(values(&store), ["spam.example", "more.example"]);
+            assert!(store.remove_rule(first.id).expect("remove").is_some());
+            assert_eq!(values(&store), ["more.example"]);
+            second
+        };
+        let store = Store::open(dir.path(), DEFAULT_CACHE_BYTES).expect("reopen");
+        assert_eq!(store.rules().expect("rules"), vec![kept]);
     }
 
     #[test]
