@@ -288,7 +288,8 @@ fn scan(
     let base = document_base(html, page_url);
     let base = base.as_ref().unwrap_or(page_url);
     let mut scanner = Scanner::new(base, target, rule);
-    scanner.may_be_gone = may_declare_gone(html);
+    // Only an early stop needs to know in advance; with features the whole page is read.
+    scanner.may_be_gone = !with_features && may_declare_gone(html);
     if with_features {
         scanner.features = Some(FeatureScan::new(base, page_url));
     }
