@@ -11,11 +11,6 @@ use linkback::config::Config;
 use linkback::state::AppState;
 use linkback::{demo, server, telemetry};
 
-/// mimalloc rather than the system allocator: the pipeline allocates many short-lived strings
-/// and buffers per announcement, and glibc's malloc took 4 to 7 % of intake CPU (BENCHMARKS.md).
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 fn main() -> ExitCode {
     let cli = Cli::parse();
     // The demo prints its own story; its logs only matter when something goes wrong.

@@ -1,7 +1,7 @@
 //! What the benchmarks share: the verdict words, numbers from the environment, the process's
 //! CPU time, a plain hyper server (the baseline every figure is a ratio against, and the
-//! origin of `intake`), storing an approved mention as the pipeline does, and the binary's
-//! allocator. Each bench uses a part of it.
+//! origin of `intake`) and storing an approved mention as the pipeline does. Each bench uses a
+//! part of it.
 #![allow(dead_code)]
 
 use std::convert::Infallible;
@@ -17,11 +17,6 @@ use hyper_util::rt::TokioIo;
 use linkback::model::{Protocol, Status};
 use linkback::store::{Job, NewMention, Resend, Store};
 use tokio::net::TcpListener;
-
-/// The allocator the shipped binary uses (see `src/main.rs`), so that in-process benches
-/// measure the service as it runs.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// How a target is reported.
 pub(crate) fn met(ok: bool) -> &'static str {
