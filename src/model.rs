@@ -166,6 +166,41 @@ pub struct Mention {
     pub trained_as: Option<bool>,
 }
 
+#[cfg(test)]
+impl Mention {
+    /// A mention for unit tests: a pending pingback of `source` to `target` (both canonical
+    /// already), site `blog`, every optional field empty and every time 0. Tests override what
+    /// they need with struct update syntax.
+    pub(crate) fn example(id: MentionId, source: &str, target: &str) -> Self {
+        Self {
+            id,
+            site: "blog".to_owned(),
+            protocol: Protocol::Pingback,
+            protocols: vec![Protocol::Pingback],
+            source: source.to_owned(),
+            target: target.to_owned(),
+            source_key: source.to_owned(),
+            target_key: target.to_owned(),
+            title: None,
+            excerpt: None,
+            author: None,
+            status: Status::Pending,
+            reason: None,
+            received_at_ms: 0,
+            verified_at_ms: None,
+            updated_at_ms: 0,
+            deleted_at_ms: None,
+            listed_seq: None,
+            listed_at_ms: None,
+            decided_by: None,
+            sender_ip: None,
+            score: None,
+            signals: Vec::new(),
+            trained_as: None,
+        }
+    }
+}
+
 /// [`Mention::decided_by`] of a status the spam checks and the site's mode decided.
 pub const AUTOMATIC: &str = "auto";
 

@@ -1121,30 +1121,13 @@ mod tests {
 
     fn mention(status: Status) -> Mention {
         Mention {
-            id: 1,
-            site: "blog".to_owned(),
             protocol: Protocol::Webmention,
             protocols: vec![Protocol::Webmention],
-            source: "http://a.example/".to_owned(),
-            target: "http://b.example/".to_owned(),
-            source_key: "http://a.example/".to_owned(),
-            target_key: "http://b.example/".to_owned(),
             title: Some("t".to_owned()),
             excerpt: Some("e".to_owned()),
-            author: None,
             status,
-            reason: None,
-            received_at_ms: 0,
             verified_at_ms: Some(0),
-            updated_at_ms: 0,
-            deleted_at_ms: None,
-            listed_seq: None,
-            listed_at_ms: None,
-            decided_by: None,
-            sender_ip: None,
-            score: None,
-            signals: Vec::new(),
-            trained_as: None,
+            ..Mention::example(1, "http://a.example/", "http://b.example/")
         }
     }
 

@@ -680,30 +680,13 @@ mod tests {
 
     fn mention(id: u64, source: &str) -> Mention {
         Mention {
-            id,
-            site: "blog".into(),
             protocol: Protocol::Webmention,
             protocols: vec![Protocol::Webmention],
-            source: source.into(),
-            target: "https://blog.example/post".into(),
-            source_key: source.into(),
-            target_key: "https://blog.example/post".into(),
-            title: None,
-            excerpt: None,
-            author: None,
             status: Status::Approved,
-            reason: None,
             received_at_ms: RECEIVED,
             verified_at_ms: Some(VERIFIED),
             updated_at_ms: VERIFIED + 1,
-            deleted_at_ms: None,
-            listed_seq: None,
-            listed_at_ms: None,
-            decided_by: None,
-            sender_ip: None,
-            score: None,
-            signals: Vec::new(),
-            trained_as: None,
+            ..Mention::example(id, source, "https://blog.example/post")
         }
     }
 

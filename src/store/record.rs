@@ -82,34 +82,18 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<Mention, RecordError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{Protocol, Status};
+    use crate::model::Status;
 
     fn sample() -> Mention {
         Mention {
-            id: 42,
-            site: "blog".to_owned(),
-            protocol: Protocol::Pingback,
-            protocols: vec![Protocol::Pingback],
             source: "http://A.example/x#c".to_owned(),
-            target: "http://b.example/y".to_owned(),
-            source_key: "http://a.example/x".to_owned(),
-            target_key: "http://b.example/y".to_owned(),
             title: Some("Titre « é »".to_owned()),
-            excerpt: None,
-            author: None,
             status: Status::Approved,
-            reason: None,
             received_at_ms: 1,
             verified_at_ms: Some(2),
             updated_at_ms: 2,
-            deleted_at_ms: None,
-            listed_seq: None,
-            listed_at_ms: None,
-            decided_by: None,
             sender_ip: Some("192.0.2.1".parse().expect("ip")),
-            score: None,
-            signals: Vec::new(),
-            trained_as: None,
+            ..Mention::example(42, "http://a.example/x", "http://b.example/y")
         }
     }
 

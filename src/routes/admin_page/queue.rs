@@ -338,35 +338,10 @@ pub(crate) fn merge_pages(order: Order, limit: usize, pages: Vec<Page>) -> Page 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{Mention, Protocol};
+    use crate::model::Mention;
 
     fn mention(id: MentionId) -> Mention {
-        Mention {
-            id,
-            site: "blog".to_owned(),
-            protocol: Protocol::Pingback,
-            protocols: vec![Protocol::Pingback],
-            source: String::new(),
-            target: String::new(),
-            source_key: String::new(),
-            target_key: String::new(),
-            title: None,
-            excerpt: None,
-            author: None,
-            status: Status::Pending,
-            reason: None,
-            received_at_ms: 0,
-            verified_at_ms: None,
-            updated_at_ms: 0,
-            deleted_at_ms: None,
-            listed_seq: None,
-            listed_at_ms: None,
-            decided_by: None,
-            sender_ip: None,
-            score: None,
-            signals: Vec::new(),
-            trained_as: None,
-        }
+        Mention::example(id, "", "")
     }
 
     fn page(ids: &[MentionId], next: Option<MentionId>) -> Page {

@@ -451,41 +451,25 @@ fn push_text(out: &mut String, text: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{Protocol, Status};
+    use crate::model::Protocol;
     use crate::moderation::Signal;
 
     const HOSTILE: &str = "<script>alert(1)</script>\"'&";
 
     fn mention(id: u64, source: &str) -> Mention {
         Mention {
-            id,
-            site: "blog".to_owned(),
-            protocol: Protocol::Pingback,
             protocols: vec![Protocol::Pingback, Protocol::Webmention],
-            source: source.to_owned(),
-            target: "https://blog.example/post/".to_owned(),
-            source_key: source.to_owned(),
-            target_key: "https://blog.example/post/".to_owned(),
             title: Some(format!("Title {id}")),
             excerpt: Some("around the link".to_owned()),
-            author: None,
-            status: Status::Pending,
             reason: Some("held: score 0.70 ≥ 0.60".to_owned()),
             received_at_ms: 1_513_072_800_123,
-            verified_at_ms: None,
-            updated_at_ms: 0,
-            deleted_at_ms: None,
-            listed_seq: None,
-            listed_at_ms: None,
-            decided_by: None,
-            sender_ip: None,
             score: Some(0.7),
             signals: vec![Signal {
                 name: "spam_words".to_owned(),
                 weight: 0.45,
                 detail: "casino".to_owned(),
             }],
-            trained_as: None,
+            ..Mention::example(id, source, "https://blog.example/post/")
         }
     }
 
