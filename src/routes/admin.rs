@@ -161,6 +161,21 @@ fn parse_id(text: &str) -> Result<MentionId, ApiError> {
         .map_err(|_| ApiError::NotFound("no such mention".to_owned()))
 }
 
+/// The mention `id`, if it exists (404) and belongs to a site the actor covers (403).
+fn mention_of_actor(
+    store: &crate::store::Store,
+    actor: auth::Actor<'_>,
+    id: MentionId,
+) -> Result<Mention, ApiError> {
+    let current = store
+        .get(id)?
+        .ok_or_else(|| ApiError::NotFound("no such mention".to_owned()))?;
+    if !actor.covers(&current.site) {
+        return Err(ApiError::Forbidden);
+    }
+    Ok(current)
+}
+
 /// Checks the actor may act on `id`, sets its status and audits it. The admin page acts
 /// through this too, so both sides leave the same audit entries.
 pub(crate) async fn apply(
@@ -170,12 +185,7 @@ pub(crate) async fn apply(
     status: Status,
 ) -> Result<Mention, ApiError> {
     let store = state.receiver.store();
-    let current = store
-        .get(id)?
-        .ok_or_else(|| ApiError::NotFound("no such mention".to_owned()))?;
-    if !actor.covers(&current.site) {
-        return Err(ApiError::Forbidden);
-    }
+    mention_of_actor(store, actor, id)?;
     let (before, after) = store.set_status(id, status, &actor.name())?;
     let entry = AuditEntry {
         mention_id: Some(id),
@@ -196,12 +206,7 @@ pub(crate) async fn delete_mention(
     let actor = auth::actor(state.receiver.config(), &headers)?;
     let id = parse_id(&id)?;
     let store = state.receiver.store();
-    let current = store
-        .get(id)?
-        .ok_or_else(|| ApiError::NotFound("no such mention".to_owned()))?;
-    if !actor.covers(&current.site) {
-        return Err(ApiError::Forbidden);
-    }
+    let current = mention_of_actor(store, actor, id)?;
     if store.delete(id)?.is_some() {
         let entry = AuditEntry {
             mention_id: Some(id),
@@ -378,12 +383,7 @@ pub(crate) async fn block_source_host(
     id: MentionId,
 ) -> Result<(Mention, Option<Rule>), ApiError> {
     let store = state.receiver.store();
-    let current = store
-        .get(id)?
-        .ok_or_else(|| ApiError::NotFound("no such mention".to_owned()))?;
-    if !actor.covers(&current.site) {
-        return Err(ApiError::Forbidden);
-    }
+    let current = mention_of_actor(store, actor, id)?;
     let (kind, value) = source_block(&current).ok_or_else(|| {
         ApiError::BadRequest("the mention's source has no host to block".to_owned())
     })?;
