@@ -30,7 +30,7 @@
 
 mod common;
 
-use common::{cpu_time, env_number, met, serve_fixed, serve_with};
+use common::{SITE, cpu_time, env_number, met, serve_fixed, serve_with, target_url};
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -59,8 +59,6 @@ const WARM_UP: Duration = Duration::from_secs(2);
 const HOSTS: u64 = 200;
 /// The size the source page is padded to, in bytes.
 const PAGE_BYTES: usize = 50 * 1024;
-/// The site's article prefix.
-const SITE: &str = "https://bench.example/";
 
 fn main() {
     let secs = env_number("INTAKE_SECS", DEFAULT_SECS);
@@ -215,10 +213,6 @@ fn ping_pair(n: u64) -> (String, String) {
         format!("http://{}/2026/11/{n}/notes.html", host_name(blog)),
         target_url(blog),
     )
-}
-
-fn target_url(article: u64) -> String {
-    format!("{SITE}{}/articles/{article}/", 2020 + article % 6)
 }
 
 /// What one driven run saw.

@@ -31,7 +31,7 @@
 
 mod common;
 
-use common::{env_number, met};
+use common::{SITE, env_number, met, target_url};
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -54,8 +54,6 @@ const TARGET_RSS_MB: f64 = 300.0;
 /// How much slower the median listing at full size may be than at [`SMALL`] and still count as
 /// flat (the median, because the p99 of a shared machine moves with its other work).
 const FLAT_FACTOR: f64 = 1.5;
-/// The site's article prefix.
-const SITE: &str = "https://bench.example/";
 
 fn main() {
     let total = env_number("SCALE_MENTIONS", 1_000_000).max(SMALL);
@@ -239,10 +237,6 @@ fn main() {
         "start-up at {total} mentions: {:.0} ms (reported, no target)",
         big.startup.as_secs_f64() * 1000.0
     );
-}
-
-fn target_url(article: u64) -> String {
-    format!("{SITE}{}/articles/{article}/", 2020 + article % 6)
 }
 
 /// What a loading stage left behind.

@@ -18,6 +18,14 @@ use linkback::model::{Protocol, Status};
 use linkback::store::{Job, NewMention, Resend, Store};
 use tokio::net::TcpListener;
 
+/// The benches' site: its article prefix, under which [`target_url`] names articles.
+pub(crate) const SITE: &str = "https://bench.example/";
+
+/// The URL of article `article` of [`SITE`].
+pub(crate) fn target_url(article: u64) -> String {
+    format!("{SITE}{}/articles/{article}/", 2020 + article % 6)
+}
+
 /// How a target is reported.
 pub(crate) fn met(ok: bool) -> &'static str {
     if ok { "met" } else { "MISSED" }

@@ -99,29 +99,11 @@ class ModerationScenario(harness.Scenario):
             self.origin.put_html(source, page(escape(title), body))
 
     def write_config(self) -> None:
-        resolve = {host: f"127.0.0.1:{self.origin.port}" for host, _ in POSTS}
-        ts = harness.toml_str
-        lines = [
-            'listen = "127.0.0.1:0"',
-            f"data_dir = {ts(self.data_dir.as_posix())}",
-            "",
-            "[fetch]",
-            "allow_private = true            # the origin is on loopback",
-            "timeout_ms = 5000",
-            "",
-            "[fetch.resolve]",
-            *[f"{ts(h)} = {ts(a)}" for h, a in resolve.items()],
-            "",
-            "[admin]",
-            f"token = {ts(self.admin_token)}",
-            "",
-            "[[sites]]",
-            f"name = {ts(SITE)}",
-            'targets = ["http://journal.test/"]',
-            'moderation = "manual"',
-            "",
-        ]
-        self.config.write_text("\n".join(lines), encoding="utf-8")
+        harness.write_config(
+            self.config, self.data_dir,
+            resolve={host: f"127.0.0.1:{self.origin.port}" for host, _ in POSTS},
+            extra=f"[admin]\ntoken = {harness.toml_str(self.admin_token)}",
+            sites=[(SITE, ["http://journal.test/"], {"moderation": "manual"})])
 
     # -- the JSON API, with the admin token
 

@@ -197,36 +197,16 @@ class BrowserScenario(harness.Scenario):
 
     def write_config(self) -> None:
         o = self.origin.port
-        resolve = {h: f"127.0.0.1:{o}" for h in (FR_HOST, IT_HOST, BLOG_HOST, EVIL_HOST)}
-        ts = harness.toml_str
-        lines = [
-            'listen = "127.0.0.1:0"',
-            f"public_url = {ts(self.linkback.base)}",
-            f"data_dir = {ts(self.data_dir.as_posix())}",
-            "",
-            "[fetch]",
-            "allow_private = true            # the origin is on loopback",
-            "timeout_ms = 5000",
-            "",
-            "[fetch.resolve]",
-            *[f"{ts(h)} = {ts(a)}" for h, a in resolve.items()],
-            "",
-            "[admin]",
-            f"token = {ts(self.admin_token)}",
-            "",
-            "[[sites]]",
-            'name = "checkpointasia"',
-            f'targets = ["https://checkpointasia.net/", {ts(self.origin.base + "/")}]',
-            f"token = {ts(self.site_token)}",
-            "",
-            "[[sites]]",
-            'name = "notebook"',
-            'targets = ["http://notebook.test/"]',
-            'moderation = "manual"',
-            f"token = {ts(self.notebook_token)}",
-            "",
-        ]
-        self.config.write_text("\n".join(lines), encoding="utf-8")
+        harness.write_config(
+            self.config, self.data_dir, public_url=self.linkback.base,
+            resolve={h: f"127.0.0.1:{o}" for h in (FR_HOST, IT_HOST, BLOG_HOST, EVIL_HOST)},
+            extra=f"[admin]\ntoken = {harness.toml_str(self.admin_token)}",
+            sites=[
+                ("checkpointasia", ["https://checkpointasia.net/", self.origin.base + "/"],
+                 {"token": self.site_token}),
+                ("notebook", ["http://notebook.test/"],
+                 {"moderation": "manual", "token": self.notebook_token}),
+            ])
 
     # -- senders
 

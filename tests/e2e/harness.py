@@ -208,12 +208,16 @@ class Origin:
 # --------------------------------------------------------------------------- config
 
 
-def write_config(path: Path, data_dir: Path, *, sites: list[tuple[str, list[str]]],
+def write_config(path: Path, data_dir: Path, *, sites: list[tuple],
                  resolve: dict[str, str] | None = None, allow_private: bool = True,
-                 timeout_ms: int = 5000, extra: str = "") -> None:
-    """Writes a Linkback TOML config: [fetch] (+ [fetch.resolve]), ``extra``, [[sites]]."""
+                 timeout_ms: int = 5000, extra: str = "", public_url: str | None = None) -> None:
+    """Writes a Linkback TOML config: [fetch] (+ [fetch.resolve]), ``extra``, [[sites]].
+
+    Each site is ``(name, targets)`` or ``(name, targets, {key: string value})`` for its other
+    keys (``moderation``, ``token``)."""
     lines = [
         'listen = "127.0.0.1:0"',
+        *([f"public_url = {toml_str(public_url)}"] if public_url else []),
         f"data_dir = {toml_str(data_dir.as_posix())}",
         "",
         "[fetch]",
@@ -228,11 +232,13 @@ def write_config(path: Path, data_dir: Path, *, sites: list[tuple[str, list[str]
         lines.append("")
     if extra:
         lines += [extra.strip("\n"), ""]
-    for name, targets in sites:
+    for name, targets, *more in sites:
+        keys = more[0] if more else {}
         lines += [
             "[[sites]]",
             f"name = {toml_str(name)}",
             "targets = [" + ", ".join(toml_str(t) for t in targets) + "]",
+            *[f"{key} = {toml_str(value)}" for key, value in keys.items()],
             "",
         ]
     path.write_text("\n".join(lines), encoding="utf-8")
