@@ -5,7 +5,7 @@
 use linkback::config::{ModerationMode, SiteConfig};
 use linkback::origin::OriginPage;
 
-use crate::support::TestServer;
+use crate::support::{TestServer, call_api};
 
 const ADMIN: &str = "Bearer admin-token-0123456789";
 const OWNER: &str = "Bearer owner-token-0123456789";
@@ -36,27 +36,7 @@ async fn call(
     token: Option<&str>,
     body: Option<serde_json::Value>,
 ) -> (u16, serde_json::Value) {
-    let url = format!("{}{path}", server.base);
-    let mut request = match method {
-        "POST" => server.client().post(url),
-        "DELETE" => server.client().delete(url),
-        _ => server.client().get(url),
-    };
-    if let Some(token) = token {
-        request = request.header("Authorization", token);
-    }
-    if let Some(body) = body {
-        request = request
-            .header("Content-Type", "application/json")
-            .body(body.to_string());
-    }
-    let response = request.send().await.expect("request");
-    let status = response.status().as_u16();
-    let bytes = response.bytes().await.expect("body");
-    (
-        status,
-        serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null),
-    )
+    call_api(server.client(), &server.base, method, path, token, body).await
 }
 
 /// Pings `n` pages at the seed site's article (manual moderation: they end up pending) and one

@@ -9,7 +9,7 @@ use linkback::state::AppState;
 use linkback::store::Store;
 use serde_json::Value as Json;
 
-use crate::support::{TestServer, test_config};
+use crate::support::{TestServer, call_api, test_config};
 
 const ADMIN_TOKEN: &str = "admin-token-0123456789";
 const ADMIN: &str = "Bearer admin-token-0123456789";
@@ -31,21 +31,7 @@ async fn call(base: &str, method: &str, path: &str, body: Option<Json>) -> (u16,
         .no_proxy()
         .build()
         .expect("client");
-    let url = format!("{base}{path}");
-    let mut request = match method {
-        "POST" => client.post(url),
-        _ => client.get(url),
-    }
-    .header("Authorization", ADMIN);
-    if let Some(body) = body {
-        request = request
-            .header("Content-Type", "application/json")
-            .body(body.to_string());
-    }
-    let response = request.send().await.expect("request");
-    let status = response.status().as_u16();
-    let bytes = response.bytes().await.expect("body");
-    (status, serde_json::from_slice(&bytes).unwrap_or(Json::Null))
+    call_api(&client, base, method, path, Some(ADMIN), body).await
 }
 
 /// Pings `n` pages at the article (pending under manual moderation), then moves them through

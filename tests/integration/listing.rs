@@ -2,7 +2,9 @@
 
 use linkback::origin::OriginPage;
 
-use crate::support::TestServer;
+use crate::support::{TestServer, call_api};
+
+const ADMIN: &str = "Bearer admin-token-0123456789";
 
 #[tokio::test]
 async fn pages_through_an_article_with_the_cursor() {
@@ -114,7 +116,7 @@ async fn cache_counts(server: &TestServer) -> (u64, u64) {
     let text = server
         .client()
         .get(format!("{}/metrics", server.base))
-        .bearer_auth("admin-token-0123456789")
+        .header("Authorization", ADMIN)
         .send()
         .await
         .expect("metrics")
@@ -200,29 +202,31 @@ async fn cached_answers_follow_every_change_at_once() {
         .map(|m| m["id"].as_u64().expect("id"))
         .collect();
     let reads = public_reads(&server, target).await;
-    let response = server
-        .client()
-        .post(format!("{}/admin/api/mentions/{}", server.base, ids[0]))
-        .bearer_auth("admin-token-0123456789")
-        .header("Content-Type", "application/json")
-        .body(serde_json::json!({"status": "spam"}).to_string())
-        .send()
-        .await
-        .expect("verdict");
-    assert_eq!(response.status(), 200);
+    let (status, _) = call_api(
+        server.client(),
+        &server.base,
+        "POST",
+        &format!("/admin/api/mentions/{}", ids[0]),
+        Some(ADMIN),
+        Some(serde_json::json!({"status": "spam"})),
+    )
+    .await;
+    assert_eq!(status, 200);
     let without_first = public_reads(&server, target).await;
     changed(&reads, &without_first);
     assert!(!without_first[0].1.contains("First reply"));
     assert!(without_first[2].1.contains("\"count\":1"));
 
-    let response = server
-        .client()
-        .delete(format!("{}/admin/api/mentions/{}", server.base, ids[1]))
-        .bearer_auth("admin-token-0123456789")
-        .send()
-        .await
-        .expect("delete");
-    assert_eq!(response.status(), 204);
+    let (status, _) = call_api(
+        server.client(),
+        &server.base,
+        "DELETE",
+        &format!("/admin/api/mentions/{}", ids[1]),
+        Some(ADMIN),
+        None,
+    )
+    .await;
+    assert_eq!(status, 204);
     let empty = public_reads(&server, target).await;
     changed(&without_first, &empty);
     assert!(empty[2].1.contains("\"count\":0"));

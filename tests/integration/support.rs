@@ -330,3 +330,33 @@ where
     }
     false
 }
+
+/// `method` (GET, POST or DELETE) on `base` + `path`, with an `Authorization` header value and a
+/// JSON body when given: the status and the answer parsed as JSON (`Null` when it is not).
+pub(crate) async fn call_api(
+    client: &reqwest::Client,
+    base: &str,
+    method: &str,
+    path: &str,
+    authorization: Option<&str>,
+    body: Option<Json>,
+) -> (u16, Json) {
+    let url = format!("{base}{path}");
+    let mut request = match method {
+        "POST" => client.post(url),
+        "DELETE" => client.delete(url),
+        _ => client.get(url),
+    };
+    if let Some(authorization) = authorization {
+        request = request.header("Authorization", authorization);
+    }
+    if let Some(body) = body {
+        request = request
+            .header("Content-Type", "application/json")
+            .body(body.to_string());
+    }
+    let response = request.send().await.expect("request");
+    let status = response.status().as_u16();
+    let bytes = response.bytes().await.expect("body");
+    (status, serde_json::from_slice(&bytes).unwrap_or(Json::Null))
+}
