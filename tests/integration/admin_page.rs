@@ -9,7 +9,7 @@ use linkback::config::{ModerationMode, SiteConfig};
 use reqwest::header::{HeaderMap, SET_COOKIE};
 use serde_json::Value as Json;
 
-use crate::support::TestServer;
+use crate::support::{TestServer, sorted_ids};
 
 const ADMIN_TOKEN: &str = "admin-token-0123456789";
 const OWNER_TOKEN: &str = "owner-token-0123456789";
@@ -47,13 +47,7 @@ async fn seed(server: &TestServer, titles: &[&str]) -> Vec<u64> {
             .expect("accepted");
     }
     let mentions = api(server, "/admin/api/mentions?site=checkpointasia&limit=500").await;
-    let mut ids: Vec<u64> = mentions["mentions"]
-        .as_array()
-        .expect("mentions")
-        .iter()
-        .map(|m| m["id"].as_u64().expect("id"))
-        .collect();
-    ids.sort_unstable();
+    let ids = sorted_ids(&mentions);
     assert_eq!(ids.len(), titles.len(), "{mentions}");
     ids
 }

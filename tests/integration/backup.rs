@@ -9,7 +9,7 @@ use linkback::state::AppState;
 use linkback::store::Store;
 use serde_json::Value as Json;
 
-use crate::support::{TestServer, call_api, test_config};
+use crate::support::{TestServer, call_api, sorted_ids, test_config};
 
 const ADMIN_TOKEN: &str = "admin-token-0123456789";
 const ADMIN: &str = "Bearer admin-token-0123456789";
@@ -48,13 +48,7 @@ async fn populate(server: &TestServer, n: usize) -> Vec<u64> {
         server.ping(&source, TARGET).await.expect("accepted");
     }
     let (_, list) = call(&server.base, "GET", "/admin/api/mentions?limit=500", None).await;
-    let mut ids: Vec<u64> = list["mentions"]
-        .as_array()
-        .expect("mentions")
-        .iter()
-        .map(|m| m["id"].as_u64().expect("id"))
-        .collect();
-    ids.sort_unstable();
+    let ids = sorted_ids(&list);
     assert_eq!(ids.len(), n);
     // Approve in an order other than arrival, so the listed order is its own.
     for (i, status) in [

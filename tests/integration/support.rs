@@ -360,3 +360,15 @@ pub(crate) async fn call_api(
     let bytes = response.bytes().await.expect("body");
     (status, serde_json::from_slice(&bytes).unwrap_or(Json::Null))
 }
+
+/// The ids of a moderation listing's `mentions`, in ascending (arrival) order.
+pub(crate) fn sorted_ids(list: &Json) -> Vec<u64> {
+    let mut ids: Vec<u64> = list["mentions"]
+        .as_array()
+        .expect("mentions")
+        .iter()
+        .map(|m| m["id"].as_u64().expect("id"))
+        .collect();
+    ids.sort_unstable();
+    ids
+}
