@@ -157,6 +157,17 @@ pub enum ReserveError {
     Store(#[from] StoreError),
 }
 
+/// One announcement to register: see [`Store::reserve`].
+#[derive(Debug, Clone)]
+pub struct ReserveRequest {
+    /// What was announced.
+    pub new: NewMention,
+    /// The queue entry that goes with it.
+    pub job: Job,
+    /// When a live pair may be verified again.
+    pub resend: Resend,
+}
+
 /// The work a queue entry stands for: which protocol's rules verify the source, and what the
 /// sender said about its page (a trackback's fields).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -515,77 +526,66 @@ impl Store {
         job: &Job,
         resend: Resend,
     ) -> Result<Reservation, ReserveError> {
+        let request = ReserveRequest {
+            new: new.clone(),
+            job: job.clone(),
+            resend,
+        };
+        self.reserve_all(std::slice::from_ref(&request))
+            .pop()
+            .unwrap_or_else(|| Err(ReserveError::Store(damaged_record(0))))
+    }
+
+    /// [`Store::reserve`] for several announcements in one transaction, each with its own
+    /// outcome, in order. Two requests for one pair behave as if made one after the other.
+    ///
+    /// One transaction instead of one each matters: sled 0.34 writes out its log buffer at the
+    /// start of every multi-tree transaction, so a transaction costs a disk write and a thread
+    /// hand-over however little it changes.
+    pub fn reserve_all(
+        &self,
+        requests: &[ReserveRequest],
+    ) -> Vec<Result<Reservation, ReserveError>> {
         let inner = &*self.inner;
-        let pair = keys::pair_key(&new.target_key, &new.source_key);
-        let job_bytes = serde_json::to_vec(job).unwrap_or_default();
-        let result =
-            inner
-                .all_trees()
-                .transaction(|(mentions, pairs, by_target, by_site, queue)| {
-                    let now = now_ms();
-                    if let Some(id_bytes) = pairs.get(&pair)? {
-                        let id = keys::id_from_suffix(&id_bytes).ok_or_else(|| abort_damaged(0))?;
-                        let key = keys::mention_key(id);
-                        let mut existing = read_in_tx(mentions, id)?;
-                        let in_flight = queue.get(key)?.is_some();
-                        if in_flight || !resend.allows(&existing, now) {
-                            return Err(ConflictableTransactionError::Abort(Abort::Registered(
-                                Box::new(existing),
-                            )));
-                        }
-                        let previous = Box::new(existing.clone());
-                        existing.updated_at_ms = now;
-                        if !existing.protocols.contains(&new.protocol) {
-                            existing.protocols.push(new.protocol);
-                        }
-                        mentions.insert(&key, record::encode(&existing))?;
-                        queue.insert(&key, job_bytes.as_slice())?;
-                        return Ok(Reservation::Again { id, previous });
+        let prepared: Vec<_> = requests
+            .iter()
+            .map(|request| {
+                let pair = keys::pair_key(&request.new.target_key, &request.new.source_key);
+                let job_bytes = serde_json::to_vec(&request.job).unwrap_or_default();
+                (request, pair, job_bytes)
+            })
+            .collect();
+        let result = inner.all_trees().transaction(|trees| {
+            let now = now_ms();
+            prepared
+                .iter()
+                .map(|(request, pair, job_bytes)| {
+                    reserve_in_tx(trees, request, pair, job_bytes, now)
+                })
+                .collect::<Result<Vec<_>, _>>()
+        });
+        match result {
+            Ok(outcomes) => {
+                for (request, outcome) in requests.iter().zip(&outcomes) {
+                    // A re-announcement may have added a protocol that the public listing
+                    // shows.
+                    if outcome.is_ok() {
+                        self.announce(&request.new.target_key, &request.new.site);
                     }
-                    let id = mentions.generate_id()?;
-                    let mention = Mention {
-                        id,
-                        site: new.site.clone(),
-                        protocol: new.protocol,
-                        protocols: vec![new.protocol],
-                        source: new.source.clone(),
-                        target: new.target.clone(),
-                        source_key: new.source_key.clone(),
-                        target_key: new.target_key.clone(),
-                        title: None,
-                        excerpt: None,
-                        author: None,
-                        status: Status::Queued,
-                        reason: None,
-                        received_at_ms: now,
-                        verified_at_ms: None,
-                        updated_at_ms: now,
-                        deleted_at_ms: None,
-                        listed_seq: None,
-                        listed_at_ms: None,
-                        decided_by: None,
-                        sender_ip: new.sender_ip,
-                        score: None,
-                        signals: Vec::new(),
-                        trained_as: None,
-                    };
-                    let key = keys::mention_key(id);
-                    mentions.insert(&key, record::encode(&mention))?;
-                    pairs.insert(pair.as_slice(), &key)?;
-                    by_target.insert(keys::scope_key(&new.target_key, id), &[])?;
-                    by_site.insert(keys::scope_key(&new.site, id), &[])?;
-                    queue.insert(&key, job_bytes.as_slice())?;
-                    Ok(Reservation::New(id))
-                });
-        if result.is_ok() {
-            // A re-announcement may have added a protocol that the public listing shows.
-            self.announce(&new.target_key, &new.site);
+                }
+                outcomes
+                    .into_iter()
+                    .map(|outcome| outcome.map_err(ReserveError::AlreadyRegistered))
+                    .collect()
+            }
+            // A damaged record aborts the whole batch: the requests are then tried one by one,
+            // so only the announcement that met the damage (or a storage error) fails.
+            Err(_) if requests.len() > 1 => requests
+                .iter()
+                .flat_map(|request| self.reserve_all(std::slice::from_ref(request)))
+                .collect(),
+            Err(e) => vec![Err(ReserveError::Store(tx_error(e)))],
         }
-        result.map_err(|e| match e {
-            TransactionError::Abort(Abort::Registered(m)) => ReserveError::AlreadyRegistered(m),
-            TransactionError::Abort(Abort::Damaged(id)) => ReserveError::Store(damaged_record(id)),
-            TransactionError::Storage(e) => ReserveError::Store(e.into()),
-        })
     }
 
     /// Undoes a reservation whose synchronous verification failed: a new record disappears
@@ -621,7 +621,7 @@ impl Store {
         if let Reservation::Again { previous, .. } = reservation {
             self.announce(&previous.target_key, &previous.site);
         }
-        result.map_err(|e| tx_error(e, reservation.id()))
+        result.map_err(tx_error)
     }
 
     /// Ends a verification round: applies `change` to the record and takes it out of the
@@ -631,24 +631,41 @@ impl Store {
         id: MentionId,
         change: impl Fn(&mut Mention),
     ) -> Result<Mention, StoreError> {
-        let (before, after) = self.change(id, change, true)?;
-        // A trained mention verified again may read differently now (new text, the link moved
-        // into comments): the filter swaps the old document for the new one, so that a later
-        // change of mind untrains exactly what is trained.
-        if let Some(spam) = after.trained_as
-            && before.trained_as == Some(spam)
-            && classifier::tokens(&mention_document(&before))
-                != classifier::tokens(&mention_document(&after))
-        {
-            let mut classifiers = lock(&self.inner.classifiers);
-            self.retrain(
-                &mut classifiers,
-                &after.site,
-                Some((&before, spam)),
-                Some((&after, spam)),
-            )?;
-        }
-        Ok(after)
+        self.finish_all(&[(id, change)])
+            .pop()
+            .unwrap_or_else(|| Err(damaged_record(id)))
+    }
+
+    /// [`Store::finish`] for several verification rounds in one transaction (see
+    /// [`Store::reserve_all`] for why), each with its own outcome, in order.
+    pub fn finish_all<F: Fn(&mut Mention)>(
+        &self,
+        finishes: &[(MentionId, F)],
+    ) -> Vec<Result<Mention, StoreError>> {
+        let outcomes = self.change_all(finishes, true);
+        outcomes
+            .into_iter()
+            .map(|outcome| {
+                let (before, after) = outcome?;
+                // A trained mention verified again may read differently now (new text, the
+                // link moved into comments): the filter swaps the old document for the new
+                // one, so that a later change of mind untrains exactly what is trained.
+                if let Some(spam) = after.trained_as
+                    && before.trained_as == Some(spam)
+                    && classifier::tokens(&mention_document(&before))
+                        != classifier::tokens(&mention_document(&after))
+                {
+                    let mut classifiers = lock(&self.inner.classifiers);
+                    self.retrain(
+                        &mut classifiers,
+                        &after.site,
+                        Some((&before, spam)),
+                        Some((&after, spam)),
+                    )?;
+                }
+                Ok(after)
+            })
+            .collect()
     }
 
     /// A moderator's decision: sets the status (any status may follow any other, so mistakes
@@ -853,7 +870,7 @@ impl Store {
         if let Ok(Some(mention)) = &result {
             self.announce(&mention.target_key, &mention.site);
         }
-        result.map_err(|e| tx_error(e, id))
+        result.map_err(tx_error)
     }
 
     /// Appends an entry to the audit log (every moderation action; never rewritten).
@@ -949,6 +966,18 @@ impl Store {
         change: impl Fn(&mut Mention),
         dequeue: bool,
     ) -> Result<(Mention, Mention), StoreError> {
+        self.change_all(&[(id, change)], dequeue)
+            .pop()
+            .unwrap_or_else(|| Err(damaged_record(id)))
+    }
+
+    /// [`Store::change`] for several records in one transaction (see [`Store::reserve_all`] for
+    /// why), each with its own outcome, in order.
+    fn change_all<F: Fn(&mut Mention)>(
+        &self,
+        changes: &[(MentionId, F)],
+        dequeue: bool,
+    ) -> Vec<Result<(Mention, Mention), StoreError>> {
         let inner = &*self.inner;
         let trees = (
             &inner.mentions,
@@ -958,32 +987,26 @@ impl Store {
             &inner.changes,
             &inner.approved_hosts,
         );
-        let result = trees.transaction(|(mentions, queue, by_target, by_site, changes, hosts)| {
-            let key = keys::mention_key(id);
-            let before = read_in_tx(mentions, id)?;
-            let mut mention = before.clone();
-            change(&mut mention);
-            sync_listing(&before, &mut mention, by_target, by_site, changes)?;
-            if mention.status == Status::Approved
-                && let Some(host) = source_host(&mention)
-            {
-                // Most approvals come from hosts approved before: a read, not another write.
-                let key = keys::pair_key(&mention.site, &host);
-                if hosts.get(&key)?.is_none() {
-                    hosts.insert(key, &[])?;
-                }
-            }
-            touch(changes, &mention)?;
-            mentions.insert(&key, record::encode(&mention))?;
-            if dequeue {
-                queue.remove(&key)?;
-            }
-            Ok((before, mention))
+        let result = trees.transaction(|trees| {
+            changes
+                .iter()
+                .map(|(id, change)| change_in_tx(trees, *id, change, dequeue))
+                .collect::<Result<Vec<_>, _>>()
         });
-        if let Ok((_, after)) = &result {
-            self.announce(&after.target_key, &after.site);
+        match result {
+            Ok(outcomes) => {
+                for (_, after) in &outcomes {
+                    self.announce(&after.target_key, &after.site);
+                }
+                outcomes.into_iter().map(Ok).collect()
+            }
+            // As in `reserve_all`: alone, only the damaged record's change fails.
+            Err(_) if changes.len() > 1 => changes
+                .iter()
+                .flat_map(|one| self.change_all(std::slice::from_ref(one), dequeue))
+                .collect(),
+            Err(e) => vec![Err(tx_error(e))],
         }
-        result.map_err(|e| tx_error(e, id))
     }
 
     /// Adds `protocol` to the protocols that announced `id` (a webmention joining a
@@ -1002,7 +1025,7 @@ impl Store {
         if let Ok(mention) = &result {
             self.announce(&mention.target_key, &mention.site);
         }
-        result.map_err(|e| tx_error(e, id))
+        result.map_err(tx_error)
     }
 
     /// Stores a new moderation rule; its id is assigned here.
@@ -1129,7 +1152,7 @@ impl Store {
                 mentions.insert(&key, record::encode(&current))?;
                 Ok(())
             });
-            result.map_err(|e| tx_error(e, id))?;
+            result.map_err(tx_error)?;
             self.announce(&mention.target_key, &mention.site);
             self.announce(&new_key, &mention.site);
             moved += 1;
@@ -1332,7 +1355,7 @@ impl Store {
         if let Ok(mention) = &result {
             self.announce(&mention.target_key, &mention.site);
         }
-        result.map(drop).map_err(|e| tx_error(e, id))
+        result.map(drop).map_err(tx_error)
     }
 
     /// Number of mentions stored, any status.
@@ -1502,10 +1525,120 @@ fn group_commit_loop(db: &sled::Db, requests: &mpsc::Receiver<Waiter>) {
     }
 }
 
+/// The sled trees a reservation writes, as a transaction sees them.
+type ReserveTrees = (
+    TransactionalTree,
+    TransactionalTree,
+    TransactionalTree,
+    TransactionalTree,
+    TransactionalTree,
+);
+
+/// One reservation inside a transaction: the new or re-queued record, or the live record that
+/// makes it a duplicate.
+fn reserve_in_tx(
+    (mentions, pairs, by_target, by_site, queue): &ReserveTrees,
+    request: &ReserveRequest,
+    pair: &[u8],
+    job_bytes: &[u8],
+    now: i64,
+) -> Result<Result<Reservation, Box<Mention>>, ConflictableTransactionError<Abort>> {
+    let new = &request.new;
+    if let Some(id_bytes) = pairs.get(pair)? {
+        let id = keys::id_from_suffix(&id_bytes).ok_or_else(|| abort_damaged(0))?;
+        let key = keys::mention_key(id);
+        let mut existing = read_in_tx(mentions, id)?;
+        let in_flight = queue.get(key)?.is_some();
+        if in_flight || !request.resend.allows(&existing, now) {
+            return Ok(Err(Box::new(existing)));
+        }
+        let previous = Box::new(existing.clone());
+        existing.updated_at_ms = now;
+        if !existing.protocols.contains(&new.protocol) {
+            existing.protocols.push(new.protocol);
+        }
+        mentions.insert(&key, record::encode(&existing))?;
+        queue.insert(&key, job_bytes)?;
+        return Ok(Ok(Reservation::Again { id, previous }));
+    }
+    let id = mentions.generate_id()?;
+    let mention = Mention {
+        id,
+        site: new.site.clone(),
+        protocol: new.protocol,
+        protocols: vec![new.protocol],
+        source: new.source.clone(),
+        target: new.target.clone(),
+        source_key: new.source_key.clone(),
+        target_key: new.target_key.clone(),
+        title: None,
+        excerpt: None,
+        author: None,
+        status: Status::Queued,
+        reason: None,
+        received_at_ms: now,
+        verified_at_ms: None,
+        updated_at_ms: now,
+        deleted_at_ms: None,
+        listed_seq: None,
+        listed_at_ms: None,
+        decided_by: None,
+        sender_ip: new.sender_ip,
+        score: None,
+        signals: Vec::new(),
+        trained_as: None,
+    };
+    let key = keys::mention_key(id);
+    mentions.insert(&key, record::encode(&mention))?;
+    pairs.insert(pair, &key)?;
+    by_target.insert(keys::scope_key(&new.target_key, id), &[])?;
+    by_site.insert(keys::scope_key(&new.site, id), &[])?;
+    queue.insert(&key, job_bytes)?;
+    Ok(Ok(Reservation::New(id)))
+}
+
+/// The sled trees a change writes, as a transaction sees them.
+type ChangeTrees = (
+    TransactionalTree,
+    TransactionalTree,
+    TransactionalTree,
+    TransactionalTree,
+    TransactionalTree,
+    TransactionalTree,
+);
+
+/// One change inside a transaction: the record before and after.
+fn change_in_tx(
+    (mentions, queue, by_target, by_site, changes, hosts): &ChangeTrees,
+    id: MentionId,
+    change: impl Fn(&mut Mention),
+    dequeue: bool,
+) -> Result<(Mention, Mention), ConflictableTransactionError<Abort>> {
+    let key = keys::mention_key(id);
+    let before = read_in_tx(mentions, id)?;
+    let mut mention = before.clone();
+    change(&mut mention);
+    sync_listing(&before, &mut mention, by_target, by_site, changes)?;
+    if mention.status == Status::Approved
+        && let Some(host) = source_host(&mention)
+    {
+        // Most approvals come from hosts approved before: a read, not another write.
+        let key = keys::pair_key(&mention.site, &host);
+        if hosts.get(&key)?.is_none() {
+            hosts.insert(key, &[])?;
+        }
+    }
+    touch(changes, &mention)?;
+    mentions.insert(&key, record::encode(&mention))?;
+    if dequeue {
+        queue.remove(&key)?;
+    }
+    Ok((before, mention))
+}
+
 /// Why a transaction aborted on purpose.
 #[derive(Debug)]
 enum Abort {
-    Registered(Box<Mention>),
     Damaged(MentionId),
 }
 
@@ -1538,10 +1671,9 @@ fn decode_record(id: MentionId, bytes: &[u8]) -> Result<Mention, StoreError> {
     })
 }
 
-fn tx_error(error: TransactionError<Abort>, id: MentionId) -> StoreError {
+fn tx_error(error: TransactionError<Abort>) -> StoreError {
     match error {
         TransactionError::Abort(Abort::Damaged(damaged)) => damaged_record(damaged),
-        TransactionError::Abort(Abort::Registered(_)) => damaged_record(id),
         TransactionError::Storage(e) => e.into(),
     }
 }
@@ -2060,6 +2192,86 @@ mod tests {
         });
         assert_eq!(successes, 1);
         assert_eq!(store.len(), 1);
+    }
+
+    fn request(ping: &NewMention) -> ReserveRequest {
+        ReserveRequest {
+            new: ping.clone(),
+            job: job(),
+            resend: Resend::After(DAY_MS),
+        }
+    }
+
+    #[test]
+    fn a_batch_of_reservations_behaves_as_if_made_one_after_the_other() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(dir.path(), DEFAULT_CACHE_BYTES).expect("open");
+        let a = new_mention("http://a.example/", "http://blog.example/p");
+        let b = new_mention("http://b.example/", "http://blog.example/p");
+        let outcomes = store.reserve_all(&[request(&a), request(&a), request(&b), request(&a)]);
+        let [first, again, other, third] = <[_; 4]>::try_from(outcomes).expect("four outcomes");
+        let first = first.expect("the first is new").id();
+        let other = other.expect("another pair is new").id();
+        assert_ne!(first, other);
+        for duplicate in [again, third] {
+            match duplicate {
+                Err(ReserveError::AlreadyRegistered(existing)) => assert_eq!(existing.id, first),
+                outcome => panic!("a repeat in the batch must be a duplicate: {outcome:?}"),
+            }
+        }
+        assert_eq!(store.len(), 2);
+        assert_eq!(store.queued().expect("queue").len(), 2);
+    }
+
+    #[test]
+    fn a_damaged_record_fails_only_its_own_request_in_a_batch() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(dir.path(), DEFAULT_CACHE_BYTES).expect("open");
+        let damaged = new_mention("http://damaged.example/", "http://blog.example/p");
+        let damaged_id = reserve(&store, &damaged).expect("reserve").id();
+        store
+            .inner
+            .mentions
+            .insert(keys::mention_key(damaged_id), &b"\xffnot a record"[..])
+            .expect("plant");
+
+        let a = new_mention("http://a.example/", "http://blog.example/p");
+        let b = new_mention("http://b.example/", "http://blog.example/p");
+        let outcomes = store.reserve_all(&[request(&a), request(&damaged), request(&b)]);
+        let [a, damaged, b] = <[_; 3]>::try_from(outcomes).expect("three outcomes");
+        let (a, b) = (a.expect("a").id(), b.expect("b").id());
+        assert!(
+            matches!(damaged, Err(ReserveError::Store(StoreError::Record { id, .. })) if id == damaged_id),
+            "{damaged:?}"
+        );
+
+        let finishes = [
+            (a, set(Status::Approved)),
+            (damaged_id, set(Status::Approved)),
+            (b, set(Status::Pending)),
+        ];
+        let outcomes = store.finish_all(&finishes);
+        let [a_done, damaged, b_done] = <[_; 3]>::try_from(outcomes).expect("three outcomes");
+        assert_eq!(a_done.expect("a").status, Status::Approved);
+        assert_eq!(b_done.expect("b").status, Status::Pending);
+        assert!(matches!(damaged, Err(StoreError::Record { id, .. }) if id == damaged_id));
+        let listed =
+            store.list_listed_for_target("http://blog.example/p", PageRequest::first(10), |_| true);
+        let listed: Vec<_> = listed
+            .expect("list")
+            .mentions
+            .iter()
+            .map(|m| m.id)
+            .collect();
+        assert_eq!(listed, [a]);
+        // Only the damaged record's queue entry is left.
+        let queued: Vec<_> = store
+            .queued()
+            .expect("queue")
+            .into_iter()
+            .map(|(id, _)| id)
+            .collect();
+        assert_eq!(queued, [damaged_id]);
     }
 
     #[test]
