@@ -36,7 +36,13 @@ use crate::moderation::fan_out::FanOut;
 use crate::moderation::heuristics::excerpt_fingerprint;
 use crate::moderation::rules::{self, Candidate, Decision};
 use crate::protocol::{Accepted, PingRequest, Rejection};
-use crate::store::{Job, NewMention, Resend, Reservation, ReserveError, Store, StoreError};
+use crate::store::{
+    Job, NewMention, Resend, Reservation, ReserveError, ReserveRequest, Store, StoreError,
+};
+
+mod writer;
+
+use writer::{Plan, Writer};
 
 /// Queued verifications resumed at start-up run this many at a time.
 const RESUME_CONCURRENCY: usize = 4;
@@ -182,13 +188,16 @@ struct Inner {
     limits: RateLimits,
     fan_out: Mutex<FanOut>,
     metrics: Metrics,
+    /// The store thread that reservations and verdicts are committed on.
+    writer: Writer,
 }
 
 impl Receiver {
     /// Builds the pipeline over its store and fetcher.
-    pub fn new(config: Arc<Config>, store: Store, fetcher: Fetcher) -> Self {
+    pub fn new(config: Arc<Config>, store: Store, fetcher: Fetcher) -> std::io::Result<Self> {
         let limits = RateLimits::new(&config.limits);
-        Self {
+        let writer = Writer::start(store.clone())?;
+        Ok(Self {
             inner: Arc::new(Inner {
                 config,
                 store,
@@ -196,8 +205,9 @@ impl Receiver {
                 limits,
                 fan_out: Mutex::new(FanOut::default()),
                 metrics: Metrics::default(),
+                writer,
             }),
-        }
+        })
     }
 
     /// The store the pipeline writes to.
@@ -324,16 +334,15 @@ impl Receiver {
             ..Job::default()
         };
         let store = &self.inner.store;
-        // On the blocking pool, like the judgement (see `keep_verified`): a transaction waits
-        // for sled's lock.
-        let reserved = {
-            let (store, new, job) = (store.clone(), new.clone(), job.clone());
-            tokio::task::spawn_blocking(move || store.reserve(&new, &job, handling.resend)).await
-        };
-        let Ok(reserved) = reserved else {
-            error!("the reservation task failed");
-            return Err(Rejection::Internal);
-        };
+        let reserved = self
+            .inner
+            .writer
+            .reserve(ReserveRequest {
+                new: new.clone(),
+                job: job.clone(),
+                resend: handling.resend,
+            })
+            .await;
         let reservation = match reserved {
             Ok(reservation) => reservation,
             Err(ReserveError::AlreadyRegistered(existing)) => {
@@ -480,9 +489,8 @@ impl Receiver {
         verified: &Verified,
         job: &Job,
     ) -> Result<Mention, Rejection> {
-        // Judging reads the store and storing commits a sled transaction: both block on sled's
-        // lock, which every transaction holds while it commits. On the blocking pool they leave
-        // the async workers free for the HTTP work of the other pings meanwhile.
+        // On the store thread (see `writer`): judging reads the store, and the verdict is
+        // committed with the others queued meanwhile.
         let receiver = self.clone();
         let (reservation, site, sender_ip) = (reservation.clone(), new.site.clone(), new.sender_ip);
         let (source, target, verified, job) = (
@@ -491,23 +499,20 @@ impl Receiver {
             verified.clone(),
             job.clone(),
         );
-        let kept = tokio::task::spawn_blocking(move || {
-            let store = &receiver.inner.store;
-            match receiver.judge(&site, &source, &target, sender_ip, &verified, &job) {
-                Judgement::Keep(decided) => store
-                    .finish(reservation.id(), |m| {
+        let id = reservation.id();
+        let kept = self
+            .inner
+            .writer
+            .keep(id, move || {
+                match receiver.judge(&site, &source, &target, sender_ip, &verified, &job) {
+                    Judgement::Keep(decided) => Plan::Finish(Box::new(move |m| {
                         apply_success(m, &verified.found, &job.claimed, &decided);
-                    })
-                    .map(Ok),
-                Judgement::Refuse(rule) => store.undo_reservation(&reservation).map(|()| Err(rule)),
-            }
-        })
-        .await
-        .map_err(|e| {
-            error!(error = %e, "the judging task failed");
-            Rejection::Internal
-        })?
-        .map_err(|e| internal(&e))?;
+                    })),
+                    Judgement::Refuse(rule) => Plan::Undo(reservation, rule),
+                }
+            })
+            .await
+            .map_err(|e| internal(&e))?;
         self.inner.store.durable().await.map_err(|e| internal(&e))?;
         kept.map_err(|rule| {
             info!(rule, "refused by block rule {rule} after reading the page");

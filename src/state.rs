@@ -34,6 +34,9 @@ pub enum StartError {
     /// The configuration is not usable.
     #[error(transparent)]
     Config(#[from] crate::config::ConfigError),
+    /// The pipeline's store thread could not be started.
+    #[error("cannot start the store thread: {0}")]
+    Thread(#[source] std::io::Error),
 }
 
 impl AppState {
@@ -55,7 +58,8 @@ impl AppState {
         }
         let fetcher = Fetcher::new(&config.fetch, &config.user_agent())?;
         Ok(Self {
-            receiver: Receiver::new(Arc::new(config), store, fetcher),
+            receiver: Receiver::new(Arc::new(config), store, fetcher)
+                .map_err(StartError::Thread)?,
             answers: Arc::new(AnswerCache::new(listing_cache::DEFAULT_BUDGET_BYTES)),
         })
     }
