@@ -27,7 +27,7 @@ use linkback::canonical::canonicalize;
 use linkback::config::{Config, ModerationMode};
 use linkback::model::Protocol;
 use linkback::state::AppState;
-use linkback::store::{NewMention, Store};
+use linkback::store::NewMention;
 use tokio::net::TcpListener;
 
 /// Mentions of the article listed.
@@ -66,9 +66,10 @@ async fn run(secs: u64) {
     let store = state.receiver.store().clone();
     let target = canonicalize(ARTICLE).expect("article URL");
     let target_key = config.article_key(&target);
-    for n in 0..MENTIONS {
-        store_approved(&store, "bench", ARTICLE, &target_key, n);
-    }
+    let batch: Vec<_> = (0..MENTIONS)
+        .map(|n| (announcement("bench", ARTICLE, &target_key, n), n as u64))
+        .collect();
+    common::store_approved(&store, &batch);
     store.durable().await.expect("flushed");
 
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
@@ -139,11 +140,10 @@ async fn run(secs: u64) {
     );
 }
 
-/// Stores mention `n` of `target` as the pipeline does once a source is verified: reserved,
-/// then finished as approved with what extraction found.
-fn store_approved(store: &Store, site: &str, target: &str, target_key: &str, n: usize) {
+/// Mention `n` of `target`, as announced.
+fn announcement(site: &str, target: &str, target_key: &str, n: usize) -> NewMention {
     let source = format!("http://blog{}.example.net/2026/11/{n}/notes.html", n % 37);
-    let new = NewMention {
+    NewMention {
         site: site.to_owned(),
         protocol: Protocol::Pingback,
         source: source.clone(),
@@ -151,8 +151,7 @@ fn store_approved(store: &Store, site: &str, target: &str, target_key: &str, n: 
         source_key: canonicalize(&source).expect("source URL").to_string(),
         target_key: target_key.to_owned(),
         sender_ip: Some([127, 0, 0, 1].into()),
-    };
-    common::store_approved(store, &new, n as u64);
+    }
 }
 
 /// What wrk reported.

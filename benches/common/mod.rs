@@ -14,8 +14,8 @@ use hyper::body::{Bytes, Incoming};
 use hyper::service::service_fn;
 use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
-use linkback::model::{Protocol, Status};
-use linkback::store::{Job, NewMention, Resend, Store};
+use linkback::model::{Mention, Protocol, Status};
+use linkback::store::{Job, NewMention, Resend, ReserveRequest, Store};
 use tokio::net::TcpListener;
 
 /// The benches' site: its article prefix, under which [`target_url`] names articles.
@@ -97,29 +97,43 @@ pub(crate) async fn serve_with(
     addr
 }
 
-/// Stores `new` (mention `n`) as the pipeline does once its source is verified: reserved, then
-/// finished as approved with what extraction would have found.
-pub(crate) fn store_approved(store: &Store, new: &NewMention, n: u64) {
+/// Stores each `(new, n)` (mention `n`) as the pipeline does once sources are verified: the
+/// batch reserved in one transaction, then finished as approved with what extraction would have
+/// found in another, as the pipeline's store thread commits what queued up meanwhile.
+pub(crate) fn store_approved(store: &Store, batch: &[(NewMention, u64)]) {
     let job = Job {
         protocol: Some(Protocol::Pingback),
         fan_out: 1,
         ..Job::default()
     };
-    let id = store
-        .reserve(new, &job, Resend::Always)
-        .expect("reserve")
-        .id();
-    store
-        .finish(id, |m| {
-            m.status = Status::Approved;
-            m.title = Some(format!("Field notes {n}: what the river taught us"));
-            m.excerpt = Some(format!(
-                "[…] Note {n} builds on an earlier piece: as this article on river crossings \
-                 argues, the old ford was used long before the bridge, and entry {n} of this \
-                 series follows […]"
-            ));
-            m.author = Some("Robin Example".to_owned());
-            m.verified_at_ms = Some(m.received_at_ms);
+    let requests: Vec<_> = batch
+        .iter()
+        .map(|(new, _)| ReserveRequest {
+            new: new.clone(),
+            job: job.clone(),
+            resend: Resend::Always,
         })
-        .expect("finish");
+        .collect();
+    let finishes: Vec<_> = store
+        .reserve_all(&requests)
+        .into_iter()
+        .zip(batch)
+        .map(|(reserved, &(_, n))| {
+            let id = reserved.expect("reserve").id();
+            (id, move |m: &mut Mention| {
+                m.status = Status::Approved;
+                m.title = Some(format!("Field notes {n}: what the river taught us"));
+                m.excerpt = Some(format!(
+                    "[…] Note {n} builds on an earlier piece: as this article on river crossings \
+                     argues, the old ford was used long before the bridge, and entry {n} of this \
+                     series follows […]"
+                ));
+                m.author = Some("Robin Example".to_owned());
+                m.verified_at_ms = Some(m.received_at_ms);
+            })
+        })
+        .collect();
+    for finished in store.finish_all(&finishes) {
+        finished.expect("finish");
+    }
 }
