@@ -208,6 +208,17 @@ pub fn render(state: &AppState) -> String {
             (vec![("result", "miss".to_owned())], misses),
         ],
     );
+    let store_thread = receiver.store_thread_counts();
+    out.counter(
+        "linkback_store_batches_total",
+        "Transactions the pipeline's store thread committed (reservations and verdicts batched).",
+        [(Vec::new(), store_thread.batches.load(Ordering::Relaxed))],
+    );
+    out.counter(
+        "linkback_store_batched_requests_total",
+        "Reservations and verdicts committed by the store thread; divided by the batches, the mean batch.",
+        [(Vec::new(), store_thread.requests.load(Ordering::Relaxed))],
+    );
     out.histogram(
         "linkback_verification_seconds",
         "Time from the start of a source's fetch to the verdict.",
@@ -222,6 +233,11 @@ pub fn render(state: &AppState) -> String {
         ),
         Err(e) => tracing::error!(error = %e, "metrics: cannot read the verification queue"),
     }
+    out.gauge(
+        "linkback_store_thread_waiting",
+        "Reservations and verdicts queued for the store thread; steady growth means it is the bottleneck.",
+        store_thread.waiting.load(Ordering::Relaxed),
+    );
     out.gauge(
         "linkback_mentions",
         "Mentions stored, any status.",

@@ -42,7 +42,8 @@ use crate::store::{
 
 mod writer;
 
-use writer::{Plan, Writer};
+pub use writer::WriterCounts;
+use writer::{Kept, Plan, Writer};
 
 /// Queued verifications resumed at start-up run this many at a time.
 const RESUME_CONCURRENCY: usize = 4;
@@ -208,6 +209,11 @@ impl Receiver {
                 writer,
             }),
         })
+    }
+
+    /// What the pipeline's store thread has done (see `writer`).
+    pub fn store_thread_counts(&self) -> &WriterCounts {
+        self.inner.writer.counts()
     }
 
     /// The store the pipeline writes to.
@@ -514,10 +520,14 @@ impl Receiver {
             .await
             .map_err(|e| internal(&e))?;
         self.inner.store.durable().await.map_err(|e| internal(&e))?;
-        kept.map_err(|rule| {
-            info!(rule, "refused by block rule {rule} after reading the page");
-            Rejection::Denied
-        })
+        match kept {
+            Kept::Stored(mention) => Ok(*mention),
+            Kept::Undone(rule) => {
+                info!(rule, "refused by block rule {rule} after reading the page");
+                Err(Rejection::Denied)
+            }
+            Kept::Nothing => Err(Rejection::Internal),
+        }
     }
 
     /// Fetches the source and looks for the link.
@@ -687,87 +697,101 @@ impl Receiver {
 
     /// Writes the outcome of a verification nobody waits for any more.
     async fn record_in_background(&self, id: MentionId, verdict: Verdict, job: &Job) {
-        let store = &self.inner.store;
-        let result = match &verdict {
-            Ok(verified) => match store.get(id) {
-                Ok(Some(current)) => {
-                    let urls = (
-                        Url::parse(&current.source_key),
-                        // What the sender wrote, canonical: the key may be alias-folded.
-                        canonicalize(&current.target),
-                    );
-                    let judgement = match &urls {
-                        (Ok(source), Ok(target)) => Some(self.judge(
-                            &current.site,
-                            source,
-                            target,
-                            current.sender_ip,
-                            verified,
-                            job,
-                        )),
-                        _ => None,
-                    };
-                    match judgement {
-                        None => {
-                            error!(mention.id = id, "stored URLs of mention {id} are not valid");
-                            store.finish(id, |m| apply_failure(m, &VerifyFailure::Unreachable))
-                        }
-                        Some(Judgement::Refuse(rule)) => store.finish(id, |m| {
-                            let now = now_ms();
-                            m.status = Status::Rejected;
-                            m.reason = Some(format!("refused by block rule {rule}"));
-                            m.decided_by = Some(format!("rule:{rule}"));
-                            m.verified_at_ms = Some(now);
-                            m.updated_at_ms = now;
-                        }),
-                        Some(Judgement::Keep(decided)) => store.finish(id, |m| {
-                            apply_success(m, &verified.found, &job.claimed, &decided);
-                        }),
-                    }
-                }
-                Ok(None) => {
-                    warn!(
-                        mention.id = id,
-                        "mention {id} disappeared before its verification ended"
-                    );
-                    return;
-                }
-                Err(e) => Err(e),
-            },
-            Err(VerifyFailure::Transient) => {
-                if self.retry_or_give_up(id, job).await {
-                    return;
-                }
-                let attempts = job.failed_attempts.saturating_add(1);
-                warn!(
-                    mention.id = id,
-                    attempts, "giving up on mention {id} after {attempts} attempts"
-                );
-                store.finish(id, |m| {
-                    apply_failure(m, &VerifyFailure::GaveUp { attempts })
-                })
-            }
-            Err(failure) => store.finish(id, |m| apply_failure(m, failure)),
-        };
-        match result {
-            Ok(mention) => {
+        if matches!(verdict, Err(VerifyFailure::Transient)) && self.retry_or_give_up(id, job).await
+        {
+            return;
+        }
+        // On the store thread, like a verdict a sender waits for (see `writer`).
+        let receiver = self.clone();
+        let job_owned = job.clone();
+        let kept = self
+            .inner
+            .writer
+            .keep(id, move || receiver.plan_background(id, verdict, job_owned))
+            .await;
+        match kept {
+            Ok(Kept::Stored(mention)) => {
                 info!(
                     mention.id = id,
                     status = mention.status.as_str(),
                     "background verification of mention {id} finished"
                 );
-                if let Err(e) = store.durable().await {
+                if let Err(e) = self.inner.store.durable().await {
                     error!(error = %e, "flush after background verification failed");
                 }
             }
+            Ok(Kept::Undone(_) | Kept::Nothing) => {}
             Err(e) => {
                 error!(mention.id = id, error = %e, "cannot record the verification of mention {id}")
             }
         }
     }
 
-    /// After a failure that may pass: schedules another attempt and says `true`, or says
-    /// `false` when the job has had its `[queue] max_attempts` (the caller then gives up).
+    /// What to store for a verification that ended in the background (on the store thread):
+    /// the judged verdict, the failure, or nothing if the mention is gone. A transient failure
+    /// gets here only once retries are exhausted.
+    fn plan_background(&self, id: MentionId, verdict: Verdict, job: Job) -> Plan {
+        let failed = |failure: VerifyFailure| -> Plan {
+            Plan::Finish(Box::new(move |m| apply_failure(m, &failure)))
+        };
+        let verified = match verdict {
+            Ok(verified) => verified,
+            Err(VerifyFailure::Transient) => {
+                let attempts = job.failed_attempts.saturating_add(1);
+                warn!(
+                    mention.id = id,
+                    attempts, "giving up on mention {id} after {attempts} attempts"
+                );
+                return failed(VerifyFailure::GaveUp { attempts });
+            }
+            Err(failure) => return failed(failure),
+        };
+        let current = match self.inner.store.get(id) {
+            Ok(Some(current)) => current,
+            Ok(None) => {
+                warn!(
+                    mention.id = id,
+                    "mention {id} disappeared before its verification ended"
+                );
+                return Plan::Nothing;
+            }
+            Err(e) => {
+                error!(mention.id = id, error = %e, "cannot record the verification of mention {id}");
+                return Plan::Nothing;
+            }
+        };
+        let urls = (
+            Url::parse(&current.source_key),
+            // What the sender wrote, canonical: the key may be alias-folded.
+            canonicalize(&current.target),
+        );
+        let (Ok(source), Ok(target)) = urls else {
+            error!(mention.id = id, "stored URLs of mention {id} are not valid");
+            return failed(VerifyFailure::Unreachable);
+        };
+        let judgement = self.judge(
+            &current.site,
+            &source,
+            &target,
+            current.sender_ip,
+            &verified,
+            &job,
+        );
+        match judgement {
+            Judgement::Refuse(rule) => Plan::Finish(Box::new(move |m| {
+                let now = now_ms();
+                m.status = Status::Rejected;
+                m.reason = Some(format!("refused by block rule {rule}"));
+                m.decided_by = Some(format!("rule:{rule}"));
+                m.verified_at_ms = Some(now);
+                m.updated_at_ms = now;
+            })),
+            Judgement::Keep(decided) => Plan::Finish(Box::new(move |m| {
+                apply_success(m, &verified.found, &job.claimed, &decided);
+            })),
+        }
+    }
+
     async fn retry_or_give_up(&self, id: MentionId, job: &Job) -> bool {
         let attempts = job.failed_attempts.saturating_add(1);
         if attempts >= self.inner.config.queue.max_attempts {

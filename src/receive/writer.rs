@@ -13,7 +13,8 @@
 //! one flush among everyone waiting.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, mpsc};
 use std::thread::JoinHandle;
 
 use tokio::sync::oneshot;
@@ -26,16 +27,26 @@ use crate::store::{Reservation, ReserveError, ReserveRequest, Store, StoreError}
 /// first request in it.
 const MAX_BATCH: usize = 64;
 
-/// What judging a verified page decided the store should do.
+/// What judging a verification's outcome decided the store should do.
 pub(super) enum Plan {
-    /// Record the verdict with this change.
+    /// Record the verdict with this change (and take the mention out of the queue).
     Finish(Box<dyn Fn(&mut Mention) + Send>),
     /// A block rule (this id) matched the page: take the reservation back.
     Undo(Reservation, u64),
+    /// Nothing to record (the mention is gone).
+    Nothing,
 }
 
-/// A verdict request's outcome: the stored mention, or the block rule that refused it.
-pub(super) type Kept = Result<Result<Mention, u64>, StoreError>;
+/// What a verdict request did.
+#[derive(Debug, PartialEq)]
+pub(super) enum Kept {
+    /// The verdict is stored: the mention as it is now.
+    Stored(Box<Mention>),
+    /// The reservation was undone because of this block rule.
+    Undone(u64),
+    /// Nothing was written.
+    Nothing,
+}
 
 type Judge = Box<dyn FnOnce() -> Plan + Send>;
 
@@ -45,7 +56,7 @@ enum Request {
         Box<ReserveRequest>,
         oneshot::Sender<Result<Reservation, ReserveError>>,
     ),
-    Keep(MentionId, Judge, oneshot::Sender<Kept>),
+    Keep(MentionId, Judge, oneshot::Sender<Result<Kept, StoreError>>),
 }
 
 /// The store thread and its queue. Dropping it lets queued requests finish first.
@@ -53,24 +64,46 @@ enum Request {
 pub(super) struct Writer {
     requests: Option<mpsc::Sender<Request>>,
     thread: Option<JoinHandle<()>>,
+    counts: Arc<WriterCounts>,
+}
+
+/// What the store thread has done, for `/metrics`: the mean batch is requests / batches, and
+/// a `waiting` that keeps growing means the thread is the bottleneck.
+#[derive(Debug, Default)]
+pub struct WriterCounts {
+    /// Batches committed.
+    pub batches: AtomicU64,
+    /// Requests committed in them.
+    pub requests: AtomicU64,
+    /// Requests queued and not yet taken.
+    pub waiting: AtomicU64,
 }
 
 impl Writer {
     /// Starts the thread over `store`.
     pub(super) fn start(store: Store) -> std::io::Result<Self> {
         let (requests, queue) = mpsc::channel();
+        let counts = Arc::new(WriterCounts::default());
+        let thread_counts = Arc::clone(&counts);
         let thread = std::thread::Builder::new()
             .name("linkback-store".to_owned())
             .spawn(move || {
                 while let Ok(first) = queue.recv() {
                     let mut batch = vec![first];
                     batch.extend(queue.try_iter().take(MAX_BATCH - 1));
+                    // Counted before the commit answers anyone, so a caller that got its answer
+                    // sees its request counted.
+                    let taken = batch.len() as u64;
+                    thread_counts.waiting.fetch_sub(taken, Ordering::Relaxed);
+                    thread_counts.batches.fetch_add(1, Ordering::Relaxed);
+                    thread_counts.requests.fetch_add(taken, Ordering::Relaxed);
                     commit(&store, batch);
                 }
             })?;
         Ok(Self {
             requests: Some(requests),
             thread: Some(thread),
+            counts,
         })
     }
 
@@ -90,18 +123,25 @@ impl Writer {
         &self,
         id: MentionId,
         judge: impl FnOnce() -> Plan + Send + 'static,
-    ) -> Kept {
+    ) -> Result<Kept, StoreError> {
         let (reply, outcome) = oneshot::channel();
         self.send(Request::Keep(id, Box::new(judge), reply))?;
         outcome.await.map_err(|_| stopped())?
     }
 
+    /// What the thread has done so far.
+    pub(super) fn counts(&self) -> &WriterCounts {
+        &self.counts
+    }
+
     fn send(&self, request: Request) -> Result<(), StoreError> {
-        self.requests
-            .as_ref()
-            .ok_or(StoreError::Closed)?
-            .send(request)
-            .map_err(|_| stopped())
+        let requests = self.requests.as_ref().ok_or(StoreError::Closed)?;
+        // Counted before sending, so that the thread never takes more than was counted.
+        self.counts.waiting.fetch_add(1, Ordering::Relaxed);
+        requests.send(request).map_err(|_| {
+            self.counts.waiting.fetch_sub(1, Ordering::Relaxed);
+            stopped()
+        })
     }
 }
 
@@ -143,7 +183,10 @@ fn commit(store: &Store, batch: Vec<Request>) {
                 }
                 Ok(Plan::Undo(reservation, rule)) => {
                     let undone = store.undo_reservation(&reservation);
-                    let _ = reply.send(undone.map(|()| Err(rule)));
+                    let _ = reply.send(undone.map(|()| Kept::Undone(rule)));
+                }
+                Ok(Plan::Nothing) => {
+                    let _ = reply.send(Ok(Kept::Nothing));
                 }
                 Err(_) => {
                     error!(mention.id = id, "judging mention {id} panicked");
@@ -164,7 +207,7 @@ fn commit(store: &Store, batch: Vec<Request>) {
     if !finishes.is_empty() {
         let outcomes = store.finish_all(&finishes);
         for (reply, outcome) in finish_replies.into_iter().zip(outcomes) {
-            let _ = reply.send(outcome.map(Ok));
+            let _ = reply.send(outcome.map(|mention| Kept::Stored(Box::new(mention))));
         }
     }
 }
@@ -221,14 +264,20 @@ mod tests {
         }
         assert_eq!((ids.len(), duplicates), (50, 50));
         assert_eq!(store.len(), 50);
+        let counts = writer.counts();
+        assert_eq!(counts.requests.load(Ordering::Relaxed), 100);
+        assert!((1..=100).contains(&counts.batches.load(Ordering::Relaxed)));
+        assert_eq!(counts.waiting.load(Ordering::Relaxed), 0);
 
         let verdicts = ids.iter().map(|&id| {
             let writer = std::sync::Arc::clone(&writer);
             tokio::spawn(async move { writer.keep(id, approve).await })
         });
         for kept in futures_util::future::join_all(verdicts).await {
-            let mention = kept.expect("task").expect("stored").expect("kept");
-            assert_eq!(mention.status, Status::Approved);
+            match kept.expect("task").expect("stored") {
+                Kept::Stored(mention) => assert_eq!(mention.status, Status::Approved),
+                other => panic!("not stored: {other:?}"),
+            }
         }
         assert!(store.queued().expect("queue").is_empty());
         for id in ids {
@@ -247,7 +296,7 @@ mod tests {
         let kept = writer
             .keep(refused_id, move || Plan::Undo(refused, 7))
             .await;
-        assert_eq!(kept.expect("undone"), Err(7));
+        assert_eq!(kept.expect("undone"), Kept::Undone(7));
         assert!(store.get(refused_id).expect("read").is_none());
 
         let id = writer.reserve(request(2)).await.expect("reserve").id();
@@ -258,11 +307,11 @@ mod tests {
         );
         // The thread survived and the mention is still queued, so a retry can finish it.
         assert_eq!(store.queued().expect("queue").len(), 1);
-        let kept = writer
-            .keep(id, approve)
-            .await
-            .expect("stored")
-            .expect("kept");
-        assert_eq!(kept.status, Status::Approved);
+        let kept = writer.keep(id, approve).await.expect("stored");
+        assert!(matches!(kept, Kept::Stored(m) if m.status == Status::Approved));
+        assert_eq!(
+            writer.keep(id, || Plan::Nothing).await.expect("ok"),
+            Kept::Nothing
+        );
     }
 }

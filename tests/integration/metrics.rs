@@ -201,5 +201,13 @@ async fn counters_and_the_histogram_move_by_exactly_what_happened() {
     assert!(after.contains_key("linkback_fetch_cache_entries"));
     assert!(after.contains_key("linkback_fetches_in_flight"));
     assert!(after["linkback_rate_limit_keys"] > 0.0);
+    // The verified ping went through the store thread: a reservation and a verdict.
+    let batches = changed("linkback_store_batches_total");
+    let batched = changed("linkback_store_batched_requests_total");
+    assert!(
+        batched >= 2.0 && batches >= 1.0 && batched >= batches,
+        "{batches} {batched}"
+    );
+    assert_eq!(after["linkback_store_thread_waiting"], 0.0);
     server.stop().await;
 }
