@@ -101,6 +101,10 @@ pub enum StoreError {
     /// The flusher thread is gone (the store is shutting down).
     #[error("the store is shutting down")]
     Closed,
+    /// The work on this request failed unexpectedly (a bug, logged where it happened) and
+    /// nothing of it was committed.
+    #[error("the store work on this request failed unexpectedly; see the error log")]
+    Interrupted,
 }
 
 /// A mention as first announced, before verification.
@@ -643,6 +647,9 @@ impl Store {
         finishes: &[(MentionId, F)],
     ) -> Vec<Result<Mention, StoreError>> {
         let outcomes = self.change_all(finishes, true);
+        // A filter rebuilt from the records already holds every document this batch
+        // committed: the batch's later swaps for that site would count them twice.
+        let mut rebuilt_sites: Vec<String> = Vec::new();
         outcomes
             .into_iter()
             .map(|outcome| {
@@ -652,10 +659,19 @@ impl Store {
                 // one, so that a later change of mind untrains exactly what is trained.
                 if let Some(spam) = after.trained_as
                     && before.trained_as == Some(spam)
+                    && !rebuilt_sites.contains(&after.site)
                     && classifier::tokens(&mention_document(&before))
                         != classifier::tokens(&mention_document(&after))
                 {
                     let mut classifiers = lock(&self.inner.classifiers);
+                    if !classifiers.contains_key(&after.site) {
+                        let (filter, rebuilt) = self.load_classifier(&after.site)?;
+                        classifiers.insert(after.site.clone(), Arc::new(filter));
+                        if rebuilt {
+                            rebuilt_sites.push(after.site.clone());
+                            return Ok(after);
+                        }
+                    }
                     self.retrain(
                         &mut classifiers,
                         &after.site,
@@ -1953,6 +1969,40 @@ mod tests {
         store.set_status(id, Status::Pending, "admin").expect("set");
         assert_eq!(vocabulary(&store), 0);
         assert_eq!(store.classifier("blog").expect("filter").verdicts(), (0, 0));
+    }
+
+    #[test]
+    fn a_batch_that_rebuilds_a_lost_filter_counts_each_verdict_once() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(dir.path(), DEFAULT_CACHE_BYTES).expect("open");
+        let spam = verified(&store, "cheap pills", 3);
+        for id in &spam {
+            store.set_status(*id, Status::Spam, "admin").expect("set");
+        }
+        store.inner.filters.clear().expect("clear");
+        lock(&store.inner.classifiers).clear();
+        // All three verified again in one batch, each now reading differently: the first swap
+        // rebuilds the filter from records that already hold the other two's new words.
+        let finishes: Vec<_> = spam
+            .iter()
+            .map(|&id| {
+                (id, move |m: &mut Mention| {
+                    m.title = Some(format!("entirely different words {id}"));
+                })
+            })
+            .collect();
+        for finished in store.finish_all(&finishes) {
+            finished.expect("verified again");
+        }
+        assert_eq!(store.classifier("blog").expect("filter").verdicts(), (3, 0));
+        // Changes of mind untrain exactly what is trained: nothing is left.
+        for id in &spam {
+            store
+                .set_status(*id, Status::Pending, "admin")
+                .expect("set");
+        }
+        let filter = store.classifier("blog").expect("filter");
+        assert_eq!((filter.verdicts(), filter.vocabulary()), ((0, 0), 0));
     }
 
     #[test]
