@@ -211,13 +211,13 @@ pub fn render(state: &AppState) -> String {
     let store_thread = receiver.store_thread_counts();
     out.counter(
         "linkback_store_batches_total",
-        "Transactions the pipeline's store thread committed (reservations and verdicts batched).",
-        [(Vec::new(), store_thread.batches.load(Ordering::Relaxed))],
+        "Batches the pipeline's store thread took from its queue; each commits its reservations in one transaction and its verdicts in another.",
+        [(Vec::new(), store_thread.batches())],
     );
     out.counter(
         "linkback_store_batched_requests_total",
-        "Reservations and verdicts committed by the store thread; divided by the batches, the mean batch.",
-        [(Vec::new(), store_thread.requests.load(Ordering::Relaxed))],
+        "Requests (reservations, verdicts and other store work) the store thread took; divided by the batches, the mean batch.",
+        [(Vec::new(), store_thread.requests())],
     );
     out.histogram(
         "linkback_verification_seconds",
@@ -236,7 +236,7 @@ pub fn render(state: &AppState) -> String {
     out.gauge(
         "linkback_store_thread_waiting",
         "Reservations and verdicts queued for the store thread; steady growth means it is the bottleneck.",
-        store_thread.waiting.load(Ordering::Relaxed),
+        store_thread.waiting(),
     );
     out.gauge(
         "linkback_mentions",

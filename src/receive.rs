@@ -40,10 +40,10 @@ use crate::store::{
     Job, NewMention, Resend, Reservation, ReserveError, ReserveRequest, Store, StoreError,
 };
 
-mod writer;
+mod store_thread;
 
-pub use writer::WriterCounts;
-use writer::{Kept, Plan, Writer};
+pub use store_thread::StoreThreadCounts;
+use store_thread::{Kept, Plan, StoreThread};
 
 /// Queued verifications resumed at start-up run this many at a time.
 const RESUME_CONCURRENCY: usize = 4;
@@ -190,14 +190,14 @@ struct Inner {
     fan_out: Mutex<FanOut>,
     metrics: Metrics,
     /// The store thread that reservations and verdicts are committed on.
-    writer: Writer,
+    store_thread: StoreThread,
 }
 
 impl Receiver {
     /// Builds the pipeline over its store and fetcher.
     pub fn new(config: Arc<Config>, store: Store, fetcher: Fetcher) -> std::io::Result<Self> {
         let limits = RateLimits::new(&config.limits);
-        let writer = Writer::start(store.clone())?;
+        let store_thread = StoreThread::start(store.clone())?;
         Ok(Self {
             inner: Arc::new(Inner {
                 config,
@@ -206,14 +206,14 @@ impl Receiver {
                 limits,
                 fan_out: Mutex::new(FanOut::default()),
                 metrics: Metrics::default(),
-                writer,
+                store_thread,
             }),
         })
     }
 
-    /// What the pipeline's store thread has done (see `writer`).
-    pub fn store_thread_counts(&self) -> &WriterCounts {
-        self.inner.writer.counts()
+    /// What the pipeline's store thread has done (see `store_thread`).
+    pub fn store_thread_counts(&self) -> &StoreThreadCounts {
+        self.inner.store_thread.counts()
     }
 
     /// The store the pipeline writes to.
@@ -342,7 +342,7 @@ impl Receiver {
         let store = &self.inner.store;
         let reserved = self
             .inner
-            .writer
+            .store_thread
             .reserve(ReserveRequest {
                 new: new.clone(),
                 job: job.clone(),
@@ -360,8 +360,12 @@ impl Receiver {
                 if handling.resend != Resend::Always {
                     return Err(Rejection::AlreadyRegistered);
                 }
-                let joined = store
-                    .note_protocol(existing.id, request.protocol)
+                let (owner, protocol) = (store.clone(), request.protocol);
+                let joined = self
+                    .inner
+                    .store_thread
+                    .run(move || owner.note_protocol(existing.id, protocol))
+                    .await
                     .map_err(|e| internal(&e))?;
                 store.durable().await.map_err(|e| internal(&e))?;
                 return Ok(Accepted::Continuing(Box::new(joined)));
@@ -372,8 +376,13 @@ impl Receiver {
 
         if let Decision::Mute(rule) = pre_rules {
             // Muted: the sender hears success, nothing is fetched, nobody sees it.
-            let mention = store
-                .finish(id, |m| mute(m, rule, &request.claimed, &source))
+            let (owner, claimed, muted_source) =
+                (store.clone(), request.claimed.clone(), source.clone());
+            let mention = self
+                .inner
+                .store_thread
+                .run(move || owner.finish(id, |m| mute(m, rule, &claimed, &muted_source)))
+                .await
                 .map_err(|e| internal(&e))?;
             store.durable().await.map_err(|e| internal(&e))?;
             info!(mention.id = id, rule, "mention {id} muted by rule {rule}");
@@ -452,16 +461,22 @@ impl Receiver {
                     Reservation::Again { previous, .. }
                         if is_live(previous.status) && failure.is_definitive() =>
                     {
-                        store
-                            .finish(id, |m| apply_failure(m, &failure))
+                        let (owner, gone) = (store.clone(), failure.clone());
+                        self.inner
+                            .store_thread
+                            .run(move || owner.finish(id, |m| apply_failure(m, &gone)))
+                            .await
                             .map_err(|e| internal(&e))?;
                         info!(mention.id = id, reason = %failure.reason(), "mention {id} deleted");
                     }
                     // Otherwise a failed synchronous attempt stores nothing, so the sender can
                     // fix its page and retry; an existing record keeps its previous state.
                     _ => {
-                        store
-                            .undo_reservation(&reservation)
+                        let (owner, undone) = (store.clone(), reservation.clone());
+                        self.inner
+                            .store_thread
+                            .run(move || owner.undo_reservation(&undone))
+                            .await
                             .map_err(|e| internal(&e))?;
                         info!(reason = %failure.reason(), "announcement refused");
                     }
@@ -495,7 +510,7 @@ impl Receiver {
         verified: &Verified,
         job: &Job,
     ) -> Result<Mention, Rejection> {
-        // On the store thread (see `writer`): judging reads the store, and the verdict is
+        // On the store thread (see `store_thread`): judging reads the store, and the verdict is
         // committed with the others queued meanwhile.
         let receiver = self.clone();
         let (reservation, site, sender_ip) = (reservation.clone(), new.site.clone(), new.sender_ip);
@@ -508,7 +523,7 @@ impl Receiver {
         let id = reservation.id();
         let kept = self
             .inner
-            .writer
+            .store_thread
             .keep(id, move || {
                 match receiver.judge(&site, &source, &target, sender_ip, &verified, &job) {
                     Judgement::Keep(decided) => Plan::Finish(Box::new(move |m| {
@@ -526,7 +541,14 @@ impl Receiver {
                 info!(rule, "refused by block rule {rule} after reading the page");
                 Err(Rejection::Denied)
             }
-            Kept::Nothing => Err(Rejection::Internal),
+            // The judge above never plans nothing; if it ever does, say so.
+            Kept::Nothing => {
+                error!(
+                    mention.id = id,
+                    "nothing was stored for verified mention {id}"
+                );
+                Err(Rejection::Internal)
+            }
         }
     }
 
@@ -701,12 +723,12 @@ impl Receiver {
         {
             return;
         }
-        // On the store thread, like a verdict a sender waits for (see `writer`).
+        // On the store thread, like a verdict a sender waits for (see `store_thread`).
         let receiver = self.clone();
         let job_owned = job.clone();
         let kept = self
             .inner
-            .writer
+            .store_thread
             .keep(id, move || receiver.plan_background(id, verdict, job_owned))
             .await;
         match kept {
@@ -792,6 +814,8 @@ impl Receiver {
         }
     }
 
+    /// After a failure that may pass: schedules another attempt and says `true`, or says
+    /// `false` when the job has had its `[queue] max_attempts` (the caller then gives up).
     async fn retry_or_give_up(&self, id: MentionId, job: &Job) -> bool {
         let attempts = job.failed_attempts.saturating_add(1);
         if attempts >= self.inner.config.queue.max_attempts {
@@ -819,7 +843,13 @@ impl Receiver {
             crate::model::rfc3339(retry_at_ms)
         );
         let store = &self.inner.store;
-        match store.reschedule(id, &again, &reason) {
+        let owner = store.clone();
+        let rescheduled = self
+            .inner
+            .store_thread
+            .run(move || owner.reschedule(id, &again, &reason))
+            .await;
+        match rescheduled {
             Ok(()) => {
                 info!(
                     mention.id = id,
