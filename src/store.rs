@@ -1971,16 +1971,23 @@ mod tests {
         assert_eq!(store.classifier("blog").expect("filter").verdicts(), (0, 0));
     }
 
-    #[test]
-    fn a_batch_that_rebuilds_a_lost_filter_counts_each_verdict_once() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let store = Store::open(dir.path(), DEFAULT_CACHE_BYTES).expect("open");
+    /// Three mentions marked spam by a moderator, then the site's filter lost (from disk and
+    /// from memory).
+    fn spam_verdicts_with_a_lost_filter(dir: &Path) -> (Store, Vec<MentionId>) {
+        let store = Store::open(dir, DEFAULT_CACHE_BYTES).expect("open");
         let spam = verified(&store, "cheap pills", 3);
         for id in &spam {
             store.set_status(*id, Status::Spam, "admin").expect("set");
         }
         store.inner.filters.clear().expect("clear");
         lock(&store.inner.classifiers).clear();
+        (store, spam)
+    }
+
+    #[test]
+    fn a_batch_that_rebuilds_a_lost_filter_counts_each_verdict_once() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (store, spam) = spam_verdicts_with_a_lost_filter(dir.path());
         // All three verified again in one batch, each now reading differently: the first swap
         // rebuilds the filter from records that already hold the other two's new words.
         let finishes: Vec<_> = spam
@@ -2008,13 +2015,7 @@ mod tests {
     #[test]
     fn a_lost_filter_is_rebuilt_from_the_verdicts_on_the_mentions() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let store = Store::open(dir.path(), DEFAULT_CACHE_BYTES).expect("open");
-        let spam = verified(&store, "cheap pills", 3);
-        for id in &spam {
-            store.set_status(*id, Status::Spam, "admin").expect("set");
-        }
-        store.inner.filters.clear().expect("clear");
-        lock(&store.inner.classifiers).clear();
+        let (store, _) = spam_verdicts_with_a_lost_filter(dir.path());
         assert_eq!(store.classifier("blog").expect("filter").verdicts(), (3, 0));
     }
 
