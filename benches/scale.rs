@@ -185,30 +185,18 @@ fn main() {
         ),
         (
             "listing from store p50 / p99",
-            format!(
-                "{:.3} / {:.3} ms",
-                small.from_store.p50_ms, small.from_store.p99_ms
-            ),
-            format!(
-                "{:.3} / {:.3} ms",
-                big.from_store.p50_ms, big.from_store.p99_ms
-            ),
+            ms_pair(small.from_store.p50_ms, small.from_store.p99_ms),
+            ms_pair(big.from_store.p50_ms, big.from_store.p99_ms),
         ),
         (
             "listing from store mean / max",
-            format!(
-                "{:.3} / {:.3} ms",
-                small.from_store.mean_ms, small.from_store.max_ms
-            ),
-            format!(
-                "{:.3} / {:.3} ms",
-                big.from_store.mean_ms, big.from_store.max_ms
-            ),
+            ms_pair(small.from_store.mean_ms, small.from_store.max_ms),
+            ms_pair(big.from_store.mean_ms, big.from_store.max_ms),
         ),
         (
             "listing cached p50 / p99",
-            format!("{:.3} / {:.3} ms", small.cached.p50_ms, small.cached.p99_ms),
-            format!("{:.3} / {:.3} ms", big.cached.p50_ms, big.cached.p99_ms),
+            ms_pair(small.cached.p50_ms, small.cached.p99_ms),
+            ms_pair(big.cached.p50_ms, big.cached.p99_ms),
         ),
     ];
     for (name, at_small, at_big) in rows {
@@ -540,4 +528,9 @@ fn stop(child: &mut Child) {
     }
     let _ = child.kill();
     let _ = child.wait();
+}
+
+/// Two latencies as a table cell: "a / b ms".
+fn ms_pair(a: f64, b: f64) -> String {
+    format!("{a:.3} / {b:.3} ms")
 }
