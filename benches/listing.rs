@@ -18,14 +18,13 @@
 
 mod common;
 
-use common::{cpu_time, met, serve_fixed};
+use common::{cpu_time, env_number, met, serve_fixed};
 
 use std::process::Command;
 use std::time::Duration;
 
 use linkback::canonical::canonicalize;
 use linkback::config::{Config, ModerationMode};
-use linkback::model::Protocol;
 use linkback::state::AppState;
 use linkback::store::NewMention;
 use tokio::net::TcpListener;
@@ -42,10 +41,7 @@ const DEFAULT_SECS: u64 = 10;
 const ARTICLE: &str = "https://bench.example/2026/11/a-long-read/";
 
 fn main() {
-    let secs = std::env::var("LISTING_SECS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(DEFAULT_SECS);
+    let secs = env_number("LISTING_SECS", DEFAULT_SECS);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -143,15 +139,13 @@ async fn run(secs: u64) {
 /// Mention `n` of `target`, as announced.
 fn announcement(site: &str, target: &str, target_key: &str, n: usize) -> NewMention {
     let source = format!("http://blog{}.example.net/2026/11/{n}/notes.html", n % 37);
-    NewMention {
-        site: site.to_owned(),
-        protocol: Protocol::Pingback,
-        source: source.clone(),
-        target: target.to_owned(),
-        source_key: canonicalize(&source).expect("source URL").to_string(),
-        target_key: target_key.to_owned(),
-        sender_ip: Some([127, 0, 0, 1].into()),
-    }
+    common::announcement(
+        site,
+        source,
+        target,
+        target_key.to_owned(),
+        [127, 0, 0, 1].into(),
+    )
 }
 
 /// What wrk reported.

@@ -40,7 +40,6 @@ use std::time::{Duration, Instant};
 
 use linkback::canonical::canonicalize;
 use linkback::config::Config;
-use linkback::model::Protocol;
 use linkback::state::AppState;
 use linkback::store::{NewMention, PageRequest};
 
@@ -332,16 +331,9 @@ fn announcement(config: &Config, target: &str, n: u64) -> NewMention {
         n % 997,
         1 + n % 12
     );
-    let target_url = canonicalize(target).expect("target URL");
-    NewMention {
-        site: "bench".to_owned(),
-        protocol: Protocol::Pingback,
-        source: source.clone(),
-        target: target.to_owned(),
-        source_key: canonicalize(&source).expect("source URL").to_string(),
-        target_key: config.article_key(&target_url),
-        sender_ip: Some([192, 0, 2, (n % 250) as u8 + 1].into()),
-    }
+    let target_key = config.article_key(&canonicalize(target).expect("target URL"));
+    let sender = [192, 0, 2, (n % 250) as u8 + 1].into();
+    common::announcement("bench", source, target, target_key, sender)
 }
 
 /// Bytes of every file under `dir`.

@@ -17,6 +17,10 @@
 //!
 //! Exit status 0 always: this reports, it judges nothing.
 
+mod common;
+
+use common::env_number;
+
 use std::time::Instant;
 
 /// Entries per layout unless `SLED_ENTRIES` says otherwise.
@@ -39,10 +43,7 @@ enum Layout {
 }
 
 fn main() {
-    let entries = std::env::var("SLED_ENTRIES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(DEFAULT_ENTRIES);
+    let entries = env_number("SLED_ENTRIES", DEFAULT_ENTRIES);
     println!("sled_overhead: sled 0.34, {entries} entries per layout, {ARTICLES} articles\n");
     println!(
         "  {:<44} {:>12} {:>14} {:>10} {:>8}",

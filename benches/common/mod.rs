@@ -97,6 +97,27 @@ pub(crate) async fn serve_with(
     addr
 }
 
+/// A pingback of `target` (stored under `target_key`) from `source`, sent from `sender`.
+pub(crate) fn announcement(
+    site: &str,
+    source: String,
+    target: &str,
+    target_key: String,
+    sender: std::net::IpAddr,
+) -> NewMention {
+    NewMention {
+        site: site.to_owned(),
+        protocol: Protocol::Pingback,
+        source_key: linkback::canonical::canonicalize(&source)
+            .expect("source URL")
+            .to_string(),
+        source,
+        target: target.to_owned(),
+        target_key,
+        sender_ip: Some(sender),
+    }
+}
+
 /// Stores each `(new, n)` (mention `n`) as the pipeline does once sources are verified: the
 /// batch reserved in one transaction, then finished as approved with what extraction would have
 /// found in another, as the pipeline's store thread commits what queued up meanwhile.
