@@ -392,7 +392,7 @@ impl Receiver {
         if !handling.verify {
             let verified = Verified::unfetched(&source, &request.claimed);
             let mention = self
-                .keep_verified(&reservation, &new, &source, &target, &verified, &job)
+                .keep_verified(&reservation, &new, &source, &target, verified, &job)
                 .await?;
             info!(mention.id = id, "mention {id} stored without verification");
             return Ok(Accepted::Verified(Box::new(mention)));
@@ -436,7 +436,7 @@ impl Receiver {
         match verdict {
             Some(Ok(verified)) => {
                 let mention = self
-                    .keep_verified(&reservation, &new, &source, &target, &verified, &job)
+                    .keep_verified(&reservation, &new, &source, &target, verified, &job)
                     .await?;
                 info!(
                     mention.id = id,
@@ -507,19 +507,14 @@ impl Receiver {
         new: &NewMention,
         source: &Url,
         target: &Url,
-        verified: &Verified,
+        verified: Verified,
         job: &Job,
     ) -> Result<Mention, Rejection> {
         // On the store thread (see `store_thread`): judging reads the store, and the verdict is
         // committed with the others queued meanwhile.
         let receiver = self.clone();
         let (reservation, site, sender_ip) = (reservation.clone(), new.site.clone(), new.sender_ip);
-        let (source, target, verified, job) = (
-            source.clone(),
-            target.clone(),
-            verified.clone(),
-            job.clone(),
-        );
+        let (source, target, job) = (source.clone(), target.clone(), job.clone());
         let id = reservation.id();
         let kept = self
             .inner
