@@ -417,26 +417,31 @@ pub fn excerpt_fingerprint(excerpt: &str) -> Option<String> {
 /// for the first distinct term, [`SPAM_WORD_EACH_MORE`] for each further one, at most
 /// [`SPAM_WORDS_MAX`]. Where terms overlap the longest wins, so "online casino" is one term.
 pub fn spam_words(title: &str, excerpt: &str) -> Option<Signal> {
-    let terms = &*TERM_INDEX;
-    let folded = fold(&format!("{title} {excerpt}"));
-    let mut found: Vec<String> = terms
-        .unspaced
-        .iter()
-        .filter(|term| folded.contains(**term))
-        .map(|term| (*term).to_owned())
-        .collect();
-    let words = folded_words(title, excerpt);
-    collect_longest_terms(&words, |rest| terms.longest_at(rest), &mut found);
-    spam_words_signal(&found)
+    spam_words_with(title, excerpt, |rest| TERM_INDEX.longest_at(rest))
 }
 
-/// Walks `words` left to right; where `longest_at` finds a term starting (its length in
-/// words), adds it to `found` once and goes on after it, so overlapping terms count once.
-fn collect_longest_terms(
-    words: &[String],
+/// [`spam_words`] with the word-term lookup given: `longest_at` says how many words the longest
+/// term starting at the head of its slice covers. Walking left to right and going on after
+/// each term found, overlapping terms count once.
+fn spam_words_with(
+    title: &str,
+    excerpt: &str,
     longest_at: impl Fn(&[String]) -> Option<usize>,
-    found: &mut Vec<String>,
-) {
+) -> Option<Signal> {
+    // Unspaced terms are all Han, Kana or Hangul: ASCII text cannot hold one, and folding the
+    // whole text again is not needed to know it.
+    let mut found: Vec<String> = if title.is_ascii() && excerpt.is_ascii() {
+        Vec::new()
+    } else {
+        let folded = fold(&format!("{title} {excerpt}"));
+        TERM_INDEX
+            .unspaced
+            .iter()
+            .filter(|term| folded.contains(**term))
+            .map(|term| (*term).to_owned())
+            .collect()
+    };
+    let words = folded_words(title, excerpt);
     let mut at = 0;
     while at < words.len() {
         match longest_at(&words[at..]) {
@@ -450,6 +455,7 @@ fn collect_longest_terms(
             None => at += 1,
         }
     }
+    spam_words_signal(&found)
 }
 
 /// The words of the title and excerpt, folded ([`fold`]), in order.
@@ -1436,16 +1442,8 @@ mod tests {
     const FALSE_POSITIVE_CEILING: f64 = 0.01;
 
     /// What [`spam_words`] found before the term index: every term tried at every word (the
-    /// walk along the words is shared). The index must find exactly the same.
+    /// rest is shared). The index must find exactly the same.
     fn spam_words_trying_every_term(title: &str, excerpt: &str) -> Option<Signal> {
-        let words = folded_words(title, excerpt);
-        let mut found: Vec<String> = Vec::new();
-        let folded = fold(&format!("{title} {excerpt}"));
-        for term in SPAM_TERMS.iter().filter(|term| is_unspaced(term)) {
-            if folded.contains(*term) {
-                found.push((*term).to_owned());
-            }
-        }
         let every_term_at = |rest: &[String]| {
             SPAM_TERMS
                 .iter()
@@ -1453,8 +1451,7 @@ mod tests {
                 .filter_map(|term| term_length_at(term, rest))
                 .max()
         };
-        collect_longest_terms(&words, every_term_at, &mut found);
-        spam_words_signal(&found)
+        spam_words_with(title, excerpt, every_term_at)
     }
 
     /// Words spam texts are made of: every word of every term (with the `*` completed two
