@@ -293,7 +293,7 @@ struct Inner {
     /// The moderation rules as last read from `rules`, which every announcement consults
     /// twice; `None` until read and after a change. Reading sled waits while any transaction
     /// commits, and rules change rarely.
-    rules_read: Mutex<Option<Vec<Rule>>>,
+    rules_read: Mutex<Option<Arc<[Rule]>>>,
     flush_requests: Option<mpsc::Sender<Waiter>>,
     flusher: Option<JoinHandle<()>>,
 }
@@ -1054,11 +1054,12 @@ impl Store {
         Ok(rule)
     }
 
-    /// Every moderation rule, oldest first. Rules are few (tens to thousands) and read whole.
-    pub fn rules(&self) -> Result<Vec<Rule>, StoreError> {
+    /// Every moderation rule, oldest first. Rules are few (tens to thousands) and read whole;
+    /// the list is shared, not copied, with every caller until the rules change.
+    pub fn rules(&self) -> Result<Arc<[Rule]>, StoreError> {
         let mut rules_read = lock(&self.inner.rules_read);
         if let Some(rules) = rules_read.as_ref() {
-            return Ok(rules.clone());
+            return Ok(Arc::clone(rules));
         }
         let rules = self
             .inner
@@ -1069,8 +1070,8 @@ impl Store {
                 Ok(bytes) => serde_json::from_slice(&bytes).ok().map(Ok),
                 Err(e) => Some(Err(e.into())),
             })
-            .collect::<Result<Vec<Rule>, StoreError>>()?;
-        *rules_read = Some(rules.clone());
+            .collect::<Result<Arc<[Rule]>, StoreError>>()?;
+        *rules_read = Some(Arc::clone(&rules));
         Ok(rules)
     }
 
@@ -1814,8 +1815,8 @@ mod tests {
         let values = |s: &Store| {
             s.rules()
                 .expect("rules")
-                .into_iter()
-                .map(|r| r.value)
+                .iter()
+                .map(|r| r.value.clone())
                 .collect::<Vec<_>>()
         };
         let kept = {
@@ -1830,7 +1831,7 @@ mod tests {
             second
         };
         let store = Store::open(dir.path(), DEFAULT_CACHE_BYTES).expect("reopen");
-        assert_eq!(store.rules().expect("rules"), vec![kept]);
+        assert_eq!(*store.rules().expect("rules"), [kept]);
     }
 
     #[test]

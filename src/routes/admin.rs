@@ -315,8 +315,9 @@ pub(crate) async fn list_rules(
         .receiver
         .store()
         .rules()?
-        .into_iter()
+        .iter()
         .filter(|r| actor.owns_rule_of(r.site.as_deref()))
+        .cloned()
         .collect();
     Ok(Json(serde_json::json!({ "rules": rules })).into_response())
 }
@@ -428,8 +429,9 @@ pub(crate) async fn remove_rule(
     let store = state.receiver.store();
     let rule = store
         .rules()?
-        .into_iter()
+        .iter()
         .find(|r| r.id == id)
+        .cloned()
         .ok_or_else(not_found)?;
     if !actor.owns_rule_of(rule.site.as_deref()) {
         return Err(ApiError::Forbidden);
