@@ -491,7 +491,7 @@ impl Store {
                     mention.listed_seq = None;
                     mention.listed_at_ms = None;
                 }
-                inner.mentions.insert(&key, record::encode(&mention))?;
+                inner.mentions.insert(&key, record::encode(&mut mention))?;
             }
             inner.changes.insert(SEQ_KEY, &seq.to_be_bytes())?;
         }
@@ -617,7 +617,7 @@ impl Store {
                             }
                         }
                         Reservation::Again { previous, .. } => {
-                            mentions.insert(&key, record::encode(previous))?;
+                            mentions.insert(&key, record::encode(&mut (**previous).clone()))?;
                         }
                     }
                     Ok(())
@@ -1033,7 +1033,7 @@ impl Store {
             let mut mention = read_in_tx(mentions, id)?;
             if !mention.protocols.contains(&protocol) {
                 mention.protocols.push(protocol);
-                mentions.insert(&keys::mention_key(id), record::encode(&mention))?;
+                mentions.insert(&keys::mention_key(id), record::encode(&mut mention))?;
                 touch(changes, &mention)?;
             }
             Ok(mention)
@@ -1166,7 +1166,7 @@ impl Store {
                     listed.insert(keys::scope_key(&new_key, seq), &key)?;
                 }
                 current.target_key.clone_from(&new_key);
-                mentions.insert(&key, record::encode(&current))?;
+                mentions.insert(&key, record::encode(&mut current))?;
                 Ok(())
             });
             result.map_err(tx_error)?;
@@ -1364,7 +1364,7 @@ impl Store {
             let mut mention = read_in_tx(mentions, id)?;
             mention.reason = Some(reason.to_owned());
             mention.updated_at_ms = now_ms();
-            mentions.insert(&key, record::encode(&mention))?;
+            mentions.insert(&key, record::encode(&mut mention))?;
             queue.insert(&key, job_bytes.as_slice())?;
             Ok(mention)
         });
@@ -1574,12 +1574,12 @@ fn reserve_in_tx(
         if !existing.protocols.contains(&new.protocol) {
             existing.protocols.push(new.protocol);
         }
-        mentions.insert(&key, record::encode(&existing))?;
+        mentions.insert(&key, record::encode(&mut existing))?;
         queue.insert(&key, job_bytes)?;
         return Ok(Ok(Reservation::Again { id, previous }));
     }
     let id = mentions.generate_id()?;
-    let mention = Mention {
+    let mut mention = Mention {
         id,
         site: new.site.clone(),
         protocol: new.protocol,
@@ -1606,7 +1606,7 @@ fn reserve_in_tx(
         trained_as: None,
     };
     let key = keys::mention_key(id);
-    mentions.insert(&key, record::encode(&mention))?;
+    mentions.insert(&key, record::encode(&mut mention))?;
     pairs.insert(pair, &key)?;
     by_target.insert(keys::scope_key(&new.target_key, id), &[])?;
     by_site.insert(keys::scope_key(&new.site, id), &[])?;
@@ -1646,7 +1646,7 @@ fn change_in_tx(
         }
     }
     touch(changes, &mention)?;
-    mentions.insert(&key, record::encode(&mention))?;
+    mentions.insert(&key, record::encode(&mut mention))?;
     if dequeue {
         queue.remove(&key)?;
     }
