@@ -288,7 +288,8 @@ struct Inner {
     /// Each site's learned filter, loaded on first use. The lock also serialises moderator
     /// verdicts, so training follows the order in which the verdicts were stored.
     classifiers: Mutex<HashMap<String, Arc<Classifier>>>,
-    /// Bumped after every committed change to a scope's mentions; see [`Store::generation`].
+    /// Bumped after every committed change to a scope's listed mentions; see
+    /// [`Store::generation`].
     generations: generations::Generations,
     /// The moderation rules as last read from `rules`, which every announcement consults
     /// twice; `None` until read and after a change. Reading sled waits while any transaction
@@ -319,6 +320,7 @@ impl Inner {
         &sled::Tree,
         &sled::Tree,
         &sled::Tree,
+        &sled::Tree,
     ) {
         (
             &self.mentions,
@@ -326,6 +328,7 @@ impl Inner {
             &self.by_target,
             &self.by_site,
             &self.queue,
+            &self.changes,
         )
     }
 }
@@ -572,9 +575,11 @@ impl Store {
             Ok(outcomes) => {
                 for (request, outcome) in requests.iter().zip(&outcomes) {
                     // A re-announcement may have added a protocol that the public listing
-                    // shows.
-                    if outcome.is_ok() {
-                        self.announce(&request.new.target_key, &request.new.site);
+                    // shows; a new reservation is not listed.
+                    if let Ok(Reservation::Again { previous, .. }) = outcome
+                        && !previous.protocols.contains(&request.new.protocol)
+                    {
+                        self.announce_if_listed(previous);
                     }
                 }
                 outcomes
@@ -597,33 +602,32 @@ impl Store {
     /// left in the queue.
     pub fn undo_reservation(&self, reservation: &Reservation) -> Result<(), StoreError> {
         let inner = &*self.inner;
-        let result =
-            inner
-                .all_trees()
-                .transaction(|(mentions, pairs, by_target, by_site, queue)| {
-                    let key = keys::mention_key(reservation.id());
-                    queue.remove(&key)?;
-                    match reservation {
-                        Reservation::New(id) => {
-                            if let Some(bytes) = mentions.remove(&key)? {
-                                let mention =
-                                    record::decode(&bytes).map_err(|_| abort_damaged(*id))?;
-                                pairs.remove(keys::pair_key(
-                                    &mention.target_key,
-                                    &mention.source_key,
-                                ))?;
-                                by_target.remove(keys::scope_key(&mention.target_key, *id))?;
-                                by_site.remove(keys::scope_key(&mention.site, *id))?;
-                            }
-                        }
-                        Reservation::Again { previous, .. } => {
-                            mentions.insert(&key, record::encode(&mut (**previous).clone()))?;
+        let result = inner.all_trees().transaction(
+            |(mentions, pairs, by_target, by_site, queue, changes)| {
+                let key = keys::mention_key(reservation.id());
+                queue.remove(&key)?;
+                match reservation {
+                    Reservation::New(id) => {
+                        if let Some(bytes) = mentions.remove(&key)? {
+                            let mention = record::decode(&bytes).map_err(|_| abort_damaged(*id))?;
+                            pairs
+                                .remove(keys::pair_key(&mention.target_key, &mention.source_key))?;
+                            by_target.remove(keys::scope_key(&mention.target_key, *id))?;
+                            by_site.remove(keys::scope_key(&mention.site, *id))?;
                         }
                     }
-                    Ok(())
-                });
-        if let Reservation::Again { previous, .. } = reservation {
-            self.announce(&previous.target_key, &previous.site);
+                    Reservation::Again { previous, .. } => {
+                        mentions.insert(&key, record::encode(&mut (**previous).clone()))?;
+                        if previous.listed_seq.is_some() {
+                            touch(changes, previous)?;
+                        }
+                    }
+                }
+                Ok(())
+            },
+        );
+        if let (Ok(()), Reservation::Again { previous, .. }) = (&result, reservation) {
+            self.announce_if_listed(previous);
         }
         result.map_err(tx_error)
     }
@@ -884,7 +888,7 @@ impl Store {
             },
         );
         if let Ok(Some(mention)) = &result {
-            self.announce(&mention.target_key, &mention.site);
+            self.announce_if_listed(mention);
         }
         result.map_err(tx_error)
     }
@@ -1011,8 +1015,9 @@ impl Store {
         });
         match result {
             Ok(outcomes) => {
-                for (_, after) in &outcomes {
-                    self.announce(&after.target_key, &after.site);
+                for (before, after) in &outcomes {
+                    self.announce_if_listed(before);
+                    self.announce_if_listed(after);
                 }
                 outcomes.into_iter().map(Ok).collect()
             }
@@ -1031,17 +1036,18 @@ impl Store {
         let inner = &*self.inner;
         let result = (&inner.mentions, &inner.changes).transaction(|(mentions, changes)| {
             let mut mention = read_in_tx(mentions, id)?;
-            if !mention.protocols.contains(&protocol) {
+            let added = !mention.protocols.contains(&protocol);
+            if added {
                 mention.protocols.push(protocol);
                 mentions.insert(&keys::mention_key(id), record::encode(&mut mention))?;
                 touch(changes, &mention)?;
             }
-            Ok(mention)
+            Ok((mention, added))
         });
-        if let Ok(mention) = &result {
-            self.announce(&mention.target_key, &mention.site);
+        if let Ok((mention, true)) = &result {
+            self.announce_if_listed(mention);
         }
-        result.map_err(tx_error)
+        result.map(|(mention, _)| mention).map_err(tx_error)
     }
 
     /// Stores a new moderation rule; its id is assigned here.
@@ -1110,11 +1116,12 @@ impl Store {
             .map(|bytes| bytes.len()))
     }
 
-    /// A counter that changes after every committed change to `scope`'s mentions (a new
-    /// announcement, a verification, a verdict, a protocol added, a retry scheduled, a delete),
-    /// in this process. Anything derived from the scope's mentions and read after the counter
-    /// stays current as long as the counter does not move. It starts again at 0 when the store
-    /// is opened.
+    /// A counter that changes after every committed change to `scope`'s listed mentions (one
+    /// approved or unlisted, a listed one verified again or rescheduled, a protocol added to
+    /// one, a delete), in this process. Anything derived from the scope's listed mentions (the
+    /// public answers) and read after the counter stays current as long as the counter does not
+    /// move; changes to mentions that are not listed before or after leave it alone. It starts
+    /// again at 0 when the store is opened.
     pub fn generation(&self, scope: ChangeScope<'_>) -> u64 {
         self.inner.generations.get(&scope.key())
     }
@@ -1124,6 +1131,16 @@ impl Store {
         let generations = &self.inner.generations;
         generations.bump(&ChangeScope::Article(target_key).key());
         generations.bump(&ChangeScope::Site(site).key());
+    }
+
+    /// [`Store::announce`] for a committed change of `mention` (as it was before or after),
+    /// if it is listed. Public answers read only listed mentions (the listed-order indexes), so
+    /// a change to a queued, pending or spam mention that stays unlisted leaves them as they
+    /// were, and their cache valid.
+    fn announce_if_listed(&self, mention: &Mention) {
+        if mention.listed_seq.is_some() {
+            self.announce(&mention.target_key, &mention.site);
+        }
     }
 
     /// Moves every mention whose article key `key_of` now gives differently (alias rules
@@ -1368,9 +1385,9 @@ impl Store {
             queue.insert(&key, job_bytes.as_slice())?;
             Ok(mention)
         });
-        // Nothing public reads the reason, but a cache must not have to know that.
+        // A listed mention verified again keeps its listing; only its reason changes.
         if let Ok(mention) = &result {
-            self.announce(&mention.target_key, &mention.site);
+            self.announce_if_listed(mention);
         }
         result.map(drop).map_err(tx_error)
     }
@@ -1549,12 +1566,13 @@ type ReserveTrees = (
     TransactionalTree,
     TransactionalTree,
     TransactionalTree,
+    TransactionalTree,
 );
 
 /// One reservation inside a transaction: the new or re-queued record, or the live record that
 /// makes it a duplicate.
 fn reserve_in_tx(
-    (mentions, pairs, by_target, by_site, queue): &ReserveTrees,
+    (mentions, pairs, by_target, by_site, queue, changes): &ReserveTrees,
     request: &ReserveRequest,
     pair: &[u8],
     job_bytes: &[u8],
@@ -1573,6 +1591,10 @@ fn reserve_in_tx(
         existing.updated_at_ms = now;
         if !existing.protocols.contains(&new.protocol) {
             existing.protocols.push(new.protocol);
+            // A listed mention's public answers show its protocols.
+            if existing.listed_seq.is_some() {
+                touch(changes, &existing)?;
+            }
         }
         mentions.insert(&key, record::encode(&mut existing))?;
         queue.insert(&key, job_bytes)?;
@@ -1835,7 +1857,7 @@ mod tests {
     }
 
     #[test]
-    fn every_committed_change_moves_the_generation_of_its_article_and_site() {
+    fn every_change_to_a_listed_mention_moves_the_generation_and_no_other_does() {
         let dir = tempfile::tempdir().expect("tempdir");
         let store = Store::open(dir.path(), DEFAULT_CACHE_BYTES).expect("open");
         let target = "http://blog.example/post/";
@@ -1846,41 +1868,86 @@ mod tests {
             )
         };
         let mut seen = generations(&store);
-        let mut moved = |what: &str, store: &Store| {
+        let mut check = |what: &str, store: &Store, should_move: bool| {
             let now = generations(store);
-            assert!(now.0 != seen.0 && now.1 != seen.1, "{what} did not move it");
+            if should_move {
+                assert!(now.0 != seen.0 && now.1 != seen.1, "{what} did not move it");
+            } else {
+                assert_eq!(now, seen, "{what} moved it");
+            }
             seen = now;
         };
         let ping = new_mention("http://a.example/", target);
         let id = reserve(&store, &ping).expect("reserve").id();
-        moved("reserve", &store);
+        check("a new reservation", &store, false);
+        store.finish(id, set(Status::Pending)).expect("finish");
+        check("a verdict held for moderation", &store, false);
         store.finish(id, set(Status::Approved)).expect("finish");
-        moved("finish", &store);
+        check("an approval", &store, true);
         store.note_protocol(id, Protocol::Webmention).expect("note");
-        moved("note_protocol", &store);
+        check("a new protocol", &store, true);
+        store.note_protocol(id, Protocol::Webmention).expect("note");
+        check("the same protocol again", &store, false);
+
+        // A re-announcement by a new protocol shows in the listing, and so does its undoing;
+        // both move the article's last change too (what Last-Modified says).
+        let changed_at = |store: &Store| {
+            store
+                .last_change(ChangeScope::Article(target))
+                .expect("read")
+        };
+        let before = changed_at(&store);
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        let by_trackback = NewMention {
+            protocol: Protocol::Trackback,
+            ..ping.clone()
+        };
         let again = store
+            .reserve(&by_trackback, &job(), Resend::Always)
+            .expect("re-verify");
+        check("a re-announcement by a new protocol", &store, true);
+        assert!(changed_at(&store) > before, "Last-Modified did not move");
+        store.undo_reservation(&again).expect("undo");
+        check("its undoing", &store, true);
+        store
             .reserve(&ping, &job(), Resend::Always)
             .expect("re-verify");
-        moved("reserve again", &store);
-        store.undo_reservation(&again).expect("undo");
-        moved("undo_reservation", &store);
-        store
-            .set_status(id, Status::Spam, "admin")
-            .expect("set_status");
-        moved("set_status", &store);
+        check("a re-announcement by a known protocol", &store, false);
         store
             .reschedule(id, &job(), "the source timed out")
             .expect("reschedule");
-        moved("reschedule", &store);
+        check("a listed mention's retry", &store, true);
+        store
+            .finish(id, set(Status::Approved))
+            .expect("verified again");
+        check("a listed mention verified again", &store, true);
+        let other = reserve(&store, &new_mention("http://c.example/", target))
+            .expect("c")
+            .id();
+        store.finish(other, set(Status::Approved)).expect("finish");
+        check("another approval", &store, true);
+        store.delete(other).expect("delete");
+        check("deleting a listed mention", &store, true);
+
+        store
+            .set_status(id, Status::Spam, "admin")
+            .expect("set_status");
+        check("unlisting", &store, true);
+        store
+            .reschedule(id, &job(), "the source timed out")
+            .expect("reschedule");
+        check("an unlisted mention's retry", &store, false);
+        store
+            .set_status(id, Status::Pending, "admin")
+            .expect("set_status");
+        check("spam to pending", &store, false);
         store.delete(id).expect("delete");
-        moved("delete", &store);
-        // A refused announcement changes nothing, and nor does it move the counter.
+        check("deleting an unlisted mention", &store, false);
         reserve(&store, &new_mention("http://b.example/", target)).expect("b");
-        moved("reserve b", &store);
         assert!(reserve(&store, &new_mention("http://b.example/", target)).is_err());
-        assert_eq!(generations(&store), seen, "a refused reserve moved it");
+        check("a refused reserve", &store, false);
         assert!(store.delete(MentionId::MAX).expect("delete").is_none());
-        assert_eq!(generations(&store), seen, "deleting nothing moved it");
+        check("deleting nothing", &store, false);
     }
 
     #[tokio::test]
