@@ -16,7 +16,6 @@
 //! therefore reaches it as one request per window, and a flood naming many of its pages as at
 //! most `max_per_host` requests at a time.
 
-pub mod cache;
 pub mod charset;
 pub mod guard;
 pub mod slots;
@@ -36,9 +35,9 @@ use tokio::sync::watch;
 use tracing::Instrument as _;
 use url::{Host, Url};
 
-use self::cache::Cache;
 use self::guard::Blocked;
 use self::slots::Slots;
+use crate::cache::{self, Cache};
 use crate::config::{ConfigError, FetchConfig};
 use crate::metrics::FetchCounters;
 

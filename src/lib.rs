@@ -26,6 +26,7 @@
 //! - [`origin`], [`demo`]: a loopback origin for the demo and the tests, and `linkback demo`.
 
 pub mod alias;
+pub mod cache;
 pub mod canonical;
 pub mod cli;
 pub mod config;

@@ -8,10 +8,12 @@
 //!
 //! [`Store::generation`]: crate::store::Store::generation
 
-use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+
+use crate::cache::Cache;
 
 /// Bytes of rendered answers kept by default: some 300 listings of 100 mentions.
 pub(crate) const DEFAULT_BUDGET_BYTES: usize = 16 * 1024 * 1024;
@@ -38,19 +40,18 @@ impl Rendered {
     }
 }
 
-/// The cache. One lock: a hit holds it for a hash lookup and a reference-count increment.
+/// The cache: the project's byte-bounded, oldest-first [`Cache`], with no time limit (an
+/// answer stays right as long as its generation does) and the generation check on top. One
+/// lock: a hit holds it for a hash lookup and a clone of two reference-counted or short values.
 #[derive(Debug)]
 pub(crate) struct AnswerCache {
     budget: usize,
     inner: Mutex<Entries>,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Entries {
-    by_key: HashMap<String, Rendered>,
-    /// Keys in the order they were first inserted; each key appears once.
-    age: VecDeque<String>,
-    bytes: usize,
+    answers: Cache<Rendered>,
     hits: u64,
     misses: u64,
 }
@@ -60,7 +61,11 @@ impl AnswerCache {
     pub(crate) fn new(budget: usize) -> Self {
         Self {
             budget,
-            inner: Mutex::new(Entries::default()),
+            inner: Mutex::new(Entries {
+                answers: Cache::new(Duration::MAX, budget, usize::MAX),
+                hits: 0,
+                misses: 0,
+            }),
         }
     }
 
@@ -68,10 +73,9 @@ impl AnswerCache {
     pub(crate) fn get(&self, key: &str, generation: u64) -> Option<Rendered> {
         let mut entries = self.lock();
         let found = entries
-            .by_key
-            .get(key)
-            .filter(|entry| entry.generation == generation)
-            .cloned();
+            .answers
+            .get(key, None, Instant::now())
+            .filter(|entry| entry.generation == generation);
         if found.is_some() {
             entries.hits += 1;
         } else {
@@ -88,29 +92,17 @@ impl AnswerCache {
             return;
         }
         let mut entries = self.lock();
-        match entries.by_key.get_mut(key) {
-            // A rendering from an older generation must not replace a newer one that another
-            // request stored meanwhile.
-            Some(existing) if existing.generation > answer.generation => return,
-            Some(existing) => {
-                let old = existing.cost(key);
-                *existing = answer;
-                entries.bytes = entries.bytes - old + cost;
-            }
-            None => {
-                entries.by_key.insert(key.to_owned(), answer);
-                entries.age.push_back(key.to_owned());
-                entries.bytes += cost;
-            }
+        let now = Instant::now();
+        // A rendering from an older generation must not replace a newer one that another
+        // request stored meanwhile.
+        if let Some(existing) = entries.answers.get(key, None, now)
+            && existing.generation > answer.generation
+        {
+            return;
         }
-        while entries.bytes > self.budget {
-            let Some(oldest) = entries.age.pop_front() else {
-                break;
-            };
-            if let Some(gone) = entries.by_key.remove(&oldest) {
-                entries.bytes -= gone.cost(&oldest);
-            }
-        }
+        entries
+            .answers
+            .insert(key.to_owned(), answer, cost, None, now);
     }
 
     /// Answers served from the cache and answers rendered, since start.
@@ -121,7 +113,7 @@ impl AnswerCache {
 
     /// Bytes held now (bodies, keys and bookkeeping).
     pub(crate) fn bytes(&self) -> usize {
-        self.lock().bytes
+        self.lock().answers.bytes()
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Entries> {

@@ -1,4 +1,5 @@
-//! A small time-bounded cache of fetch outcomes, keyed by URL. Pure: the caller passes the
+//! A small time- and size-bounded cache keyed by strings. The fetcher keeps fetch outcomes in
+//! it (keyed by URL), the public listings their rendered answers. Pure: the caller passes the
 //! time, so the tests need no clock.
 //!
 //! Every entry lives `ttl` from the moment it was stored, so insertion order is also expiry
@@ -47,7 +48,8 @@ struct Entry<V> {
 }
 
 impl<V: Clone> Cache<V> {
-    /// An empty cache. A zero `ttl`, `max_bytes` or `max_entries` stores nothing.
+    /// An empty cache. A zero `ttl`, `max_bytes` or `max_entries` stores nothing; a `ttl` of
+    /// [`Duration::MAX`] keeps entries until they are replaced or evicted for room.
     pub fn new(ttl: Duration, max_bytes: usize, max_entries: usize) -> Self {
         Self {
             ttl,
