@@ -834,25 +834,26 @@ impl Store {
         host: &str,
     ) -> Result<usize, StoreError> {
         let key = keys::pair_key(site, fingerprint);
-        let hosts_of =
-            |bytes: &[u8]| -> Vec<String> { serde_json::from_slice(bytes).unwrap_or_default() };
-        // A host seen before (or a full list) changes nothing: answer from a read.
-        if let Some(bytes) = self.inner.excerpts.get(&key)? {
-            let hosts = hosts_of(&bytes);
-            if hosts.len() >= MAX_EXCERPT_HOSTS || hosts.iter().any(|seen| seen == host) {
-                return Ok(hosts.iter().filter(|seen| *seen != host).count());
+        let excerpts = &self.inner.excerpts;
+        let mut current = excerpts.get(&key)?;
+        loop {
+            let mut hosts: Vec<String> = current
+                .as_deref()
+                .map(|bytes| serde_json::from_slice(bytes).unwrap_or_default())
+                .unwrap_or_default();
+            let others = hosts.iter().filter(|seen| *seen != host).count();
+            // A host seen before (or a full list) changes nothing: answered from the read.
+            if others < hosts.len() || hosts.len() >= MAX_EXCERPT_HOSTS {
+                return Ok(others);
+            }
+            hosts.push(host.to_owned());
+            let proposed = serde_json::to_vec(&hosts).unwrap_or_default();
+            match excerpts.compare_and_swap(&key, current.as_ref(), Some(proposed))? {
+                Ok(()) => return Ok(others),
+                // Another writer got there first: decide again on what it wrote.
+                Err(conflict) => current = conflict.current,
             }
         }
-        let mut others = 0;
-        self.inner.excerpts.fetch_and_update(key, |old| {
-            let mut hosts = old.map(hosts_of).unwrap_or_default();
-            others = hosts.iter().filter(|seen| *seen != host).count();
-            if !hosts.iter().any(|seen| seen == host) && hosts.len() < MAX_EXCERPT_HOSTS {
-                hosts.push(host.to_owned());
-            }
-            Some(serde_json::to_vec(&hosts).unwrap_or_default())
-        })?;
-        Ok(others)
     }
 
     /// Removes a mention and every index entry of it; `None` when there was none.
